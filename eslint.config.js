@@ -1,0 +1,192 @@
+// Lint rules, including STYLE.md's "who may import whom" as import restrictions per layer, so
+// the layering holds by itself.
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/** Forbidden import patterns for a layer, with the reason shown in the lint message. */
+const forbid = (message, ...group) => ({ group, message, allowTypeImports: false });
+const forbidValues = (message, ...group) => ({ group, message, allowTypeImports: true });
+
+const drizzleOnlyInData = forbid(
+  'Only src/db and src/repositories build SQL (STYLE.md).',
+  'drizzle-orm',
+  'drizzle-orm/*',
+  'pg',
+  '@electric-sql/pglite',
+);
+const noEntryPoints = forbid(
+  'Nothing imports routes or controllers; they are entry points wired in app.ts.',
+  '**/routes/*',
+  '**/controllers/*',
+);
+const noHttp = forbid(
+  'Services know nothing of HTTP or sockets.',
+  'express',
+  'socket.io',
+  '**/middleware/*',
+);
+const ourCode = forbid(
+  'config, utils and errors import nothing of ours (STYLE.md).',
+  '../*',
+  '../**',
+);
+
+const layers = [
+  { files: ['src/config/**', 'src/utils/**'], patterns: [ourCode] },
+  {
+    files: ['src/errors.ts'],
+    patterns: [forbid('errors.ts imports nothing of ours.', './*', './**')],
+  },
+  {
+    files: ['src/db/**'],
+    patterns: [
+      forbid(
+        'The database layer sits at the bottom.',
+        '**/repositories/*',
+        '**/services/*',
+        '**/infra/*',
+        '**/events/*',
+        '**/middleware/*',
+      ),
+      noEntryPoints,
+    ],
+  },
+  {
+    files: ['src/repositories/**'],
+    patterns: [
+      forbid(
+        'Repositories only talk to the database (STYLE.md).',
+        '**/services/*',
+        '**/infra/*',
+        '**/events/*',
+        '**/middleware/*',
+      ),
+      noEntryPoints,
+    ],
+  },
+  {
+    files: ['src/services/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noHttp,
+      noEntryPoints,
+      forbidValues(
+        'Services reach the database through repositories; row types are fine.',
+        '**/db/*',
+      ),
+    ],
+  },
+  {
+    files: ['src/infra/**', 'src/events/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noEntryPoints,
+      forbid(
+        'Infrastructure does not depend on business code.',
+        '**/services/*',
+        '**/repositories/*',
+        '**/middleware/*',
+      ),
+    ],
+  },
+  {
+    files: ['src/middleware/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noEntryPoints,
+      forbid('Middleware calls services, never repositories.', '**/repositories/*'),
+      forbidValues('Middleware does not touch the database.', '**/db/*'),
+    ],
+  },
+  {
+    files: ['src/controllers/**'],
+    patterns: [
+      drizzleOnlyInData,
+      forbid('Controllers call services (STYLE.md).', '**/repositories/*', '**/routes/*'),
+      forbidValues('Controllers do not touch the database.', '**/db/*'),
+    ],
+  },
+  {
+    files: ['src/routes/**'],
+    patterns: [
+      drizzleOnlyInData,
+      forbid(
+        'Routes chain middleware, schemas and controllers (STYLE.md).',
+        '**/services/*',
+        '**/repositories/*',
+        '**/db/*',
+      ),
+    ],
+  },
+  { files: ['src/schemas/**'], patterns: [drizzleOnlyInData, noEntryPoints] },
+  {
+    files: ['src/realtime/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noEntryPoints,
+      forbid(
+        'Socket handlers are entry points: they call services (STYLE.md).',
+        '**/repositories/*',
+        '**/db/*',
+      ),
+    ],
+  },
+  {
+    files: ['src/openapi/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noEntryPoints,
+      forbid(
+        'The OpenAPI builder reads routes and schemas only.',
+        '**/services/*',
+        '**/repositories/*',
+        '**/db/*',
+      ),
+    ],
+  },
+];
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'data/', 'reports/', 'src/db/migrations/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      // Express 5 handles async handlers' rejections itself (STYLE.md: no wrappers).
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { arguments: false, attributes: false } },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'CallExpression[callee.object.name="console"]', message: 'Use the logger.' },
+      ],
+    },
+  },
+  ...layers.map(({ files, patterns }) => ({
+    files,
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] },
+  })),
+  {
+    files: ['test/**', 'bench/**', 'scripts/**', '*.config.*'],
+    rules: {
+      'no-restricted-syntax': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+    },
+  },
+  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+);

@@ -1,0 +1,230 @@
+// A GGUF model running in this process through node-llama-cpp: one loaded model shared by every
+// generation, a bounded number of context sequences (the rest wait), the model's own chat
+// template, and its real tokenizer.
+import path from 'node:path';
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+import { createSemaphore, type Semaphore } from '../../utils/semaphore.js';
+import {
+  ProviderError,
+  type AiProvider,
+  type ChatMessage,
+  type GenerationRequest,
+  type StreamChunk,
+} from '../provider.js';
+
+export interface LocalProviderOptions {
+  /** A GGUF file; unset: DEFAULT_MODEL is downloaded into `modelsDir` on first use. */
+  modelPath: string | undefined;
+  modelsDir: string;
+  /** CPU threads for evaluation. node-llama-cpp's default of 4 is ~300× slower on 2 cores. */
+  threads: number;
+  /** Generations evaluated at once (context sequences); the rest wait their turn. */
+  parallel: number;
+  /** Largest context to allocate (the model's training size when smaller). */
+  maxContextSize: number;
+  /** Shows download progress on the terminal. */
+  onDownloadProgress?: (downloaded: number, total: number) => void;
+}
+
+/** A small multilingual instruct model (Qwen 2.5, 0.5B, 4-bit, ~400 MB). */
+export const DEFAULT_MODEL = 'hf:bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M';
+
+interface Loaded {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  name: string;
+}
+
+export class LocalProvider implements AiProvider {
+  readonly name = 'local';
+  private loading: Promise<Loaded> | undefined;
+  private failure: Error | undefined;
+  private readonly slots: Semaphore;
+  private readonly free: LlamaContextSequence[] = [];
+
+  constructor(private readonly options: LocalProviderOptions) {
+    this.slots = createSemaphore(options.parallel);
+  }
+
+  /** Starts loading now (a configured file is cheap to load; the default download waits for use). */
+  preload(): void {
+    if (this.options.modelPath) void this.load().catch(() => undefined);
+  }
+
+  defaultModel(): string {
+    return this.options.modelPath ? path.basename(this.options.modelPath, '.gguf') : DEFAULT_MODEL;
+  }
+
+  async capabilities() {
+    const { context } = await this.load();
+    return { contextWindow: context.contextSize, vision: false };
+  }
+
+  async countTokens(text: string): Promise<number> {
+    const { model } = await this.load();
+    return model.tokenize(text).length;
+  }
+
+  async *stream(request: GenerationRequest, signal: AbortSignal): AsyncIterable<StreamChunk> {
+    const loaded = await this.load();
+    const queue = new ChunkQueue();
+    // Waits for a free sequence: at most `parallel` generations evaluate at once.
+    const run = this.slots.run(async () => {
+      if (signal.aborted)
+        return queue.end({ type: 'done', usage: zeroUsage(), finishReason: 'stopped' });
+      const sequence = this.free.pop() ?? loaded.context.getSequence();
+      const { LlamaChatSession } = await import('node-llama-cpp');
+      const session = new LlamaChatSession({
+        contextSequence: sequence,
+        autoDisposeSequence: false,
+      });
+      try {
+        const history = request.messages.slice(0, -1);
+        const last = request.messages.at(-1);
+        session.setChatHistory(history.map(toHistoryItem));
+        let completionTokens = 0;
+        const result = await session.promptWithMeta(last?.content ?? '', {
+          maxTokens: request.maxOutputTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+          signal,
+          stopOnAbortSignal: true,
+          onTextChunk: (text) => queue.push({ type: 'delta', text }),
+          onToken: (tokens) => (completionTokens += tokens.length),
+        });
+        const promptTokens = Math.max(0, sequence.contextTokens.length - completionTokens);
+        queue.end({
+          type: 'done',
+          usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+          finishReason: signal.aborted
+            ? 'stopped'
+            : result.stopReason === 'maxTokens'
+              ? 'length'
+              : 'stop',
+        });
+      } finally {
+        session.dispose({ disposeSequence: false });
+        await sequence.clearHistory();
+        this.free.push(sequence);
+      }
+    });
+    // Stopped before generation began (while the prompt was evaluated), node-llama-cpp rejects
+    // with the AbortError: a stop, not a failure.
+    run.catch((error: unknown) =>
+      signal.aborted
+        ? queue.end({ type: 'done', usage: zeroUsage(), finishReason: 'stopped' })
+        : queue.fail(error),
+    );
+    yield* queue;
+  }
+
+  async check(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.loading) await this.loading;
+  }
+
+  async close(): Promise<void> {
+    const loaded = await this.loading?.catch(() => undefined);
+    if (!loaded) return;
+    await loaded.context.dispose();
+    await loaded.model.dispose();
+    await loaded.llama.dispose();
+  }
+
+  private load(): Promise<Loaded> {
+    this.loading ??= this.open().catch((error: unknown) => {
+      this.failure = new ProviderError(
+        `The local AI model is unavailable (${error instanceof Error ? error.message : String(error)}). ` +
+          'Set AI_MODEL_PATH to a GGUF file, or OPENAI_BASE_URL / OPENAI_API_KEY for a server.',
+        'unavailable',
+      );
+      this.loading = undefined; // a later use may try again (the network may be back)
+      throw this.failure;
+    });
+    return this.loading;
+  }
+
+  private async open(): Promise<Loaded> {
+    const { getLlama, resolveModelFile } = await import('node-llama-cpp');
+    const modelPath =
+      this.options.modelPath ??
+      (await resolveModelFile(DEFAULT_MODEL, {
+        directory: this.options.modelsDir,
+        cli: !this.options.onDownloadProgress,
+        ...(this.options.onDownloadProgress
+          ? {
+              onProgress: ({
+                downloadedSize,
+                totalSize,
+              }: {
+                downloadedSize: number;
+                totalSize: number;
+              }) => this.options.onDownloadProgress?.(downloadedSize, totalSize),
+            }
+          : {}),
+      }));
+    // CPU only, never a source build (that would need a toolchain and the network).
+    const llama = await getLlama({
+      gpu: false,
+      build: 'never',
+      maxThreads: this.options.threads,
+      logLevel: 'error' as never,
+    });
+    const model = await llama.loadModel({ modelPath });
+    const context = await model.createContext({
+      contextSize: Math.min(this.options.maxContextSize, model.trainContextSize),
+      sequences: this.options.parallel,
+      threads: this.options.threads,
+    });
+    this.failure = undefined;
+    return { llama, model, context, name: path.basename(modelPath) };
+  }
+}
+
+function toHistoryItem(message: ChatMessage) {
+  if (message.role === 'system') return { type: 'system' as const, text: message.content };
+  if (message.role === 'user') return { type: 'user' as const, text: message.content };
+  return { type: 'model' as const, response: [message.content] };
+}
+
+const zeroUsage = () => ({ promptTokens: 0, completionTokens: 0, totalTokens: 0 });
+
+/** Bridges callbacks (node-llama-cpp's onTextChunk) to an async iterator. */
+class ChunkQueue implements AsyncIterable<StreamChunk> {
+  private readonly items: StreamChunk[] = [];
+  private wake: (() => void) | undefined;
+  private finished = false;
+  private error: unknown;
+
+  push(chunk: StreamChunk) {
+    this.items.push(chunk);
+    this.wake?.();
+  }
+
+  end(last: StreamChunk) {
+    this.push(last);
+    this.finished = true;
+    this.wake?.();
+  }
+
+  fail(error: unknown) {
+    this.error = error;
+    this.finished = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const next = this.items.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.error)
+        throw this.error instanceof Error ? this.error : new Error('local model failed');
+      if (this.finished) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+}

@@ -1,0 +1,153 @@
+// OpenAI, or any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio, DeepSeek,
+// Qwen, …), through the official SDK, streaming with usage.
+import OpenAI from 'openai';
+import {
+  estimateTokens,
+  ProviderError,
+  type AiProvider,
+  type GenerationRequest,
+  type StreamChunk,
+} from '../provider.js';
+
+export interface OpenAiProviderOptions {
+  apiKey: string | undefined;
+  baseURL: string | undefined;
+  model: string;
+  /** Waiting for the response to start, and for each chunk after it. */
+  timeoutMs: number;
+  /** Retries before the first token (the SDK retries 429, 5xx and connection errors). */
+  maxRetries: number;
+  contextWindow: number;
+}
+
+export class OpenAiProvider implements AiProvider {
+  readonly name = 'openai';
+  private readonly client: OpenAI;
+
+  constructor(private readonly options: OpenAiProviderOptions) {
+    this.client = new OpenAI({
+      // Local OpenAI-compatible servers often want no key; the SDK insists on one.
+      apiKey: options.apiKey ?? 'not-needed',
+      baseURL: options.baseURL,
+      maxRetries: options.maxRetries,
+      timeout: options.timeoutMs,
+    });
+  }
+
+  defaultModel(): string {
+    return this.options.model;
+  }
+
+  capabilities() {
+    return Promise.resolve({ contextWindow: this.options.contextWindow, vision: false });
+  }
+
+  countTokens(text: string): Promise<number> {
+    return Promise.resolve(estimateTokens(text));
+  }
+
+  async *stream(request: GenerationRequest, signal: AbortSignal): AsyncIterable<StreamChunk> {
+    // One controller for the caller's stop and our idle timeout: either closes the connection.
+    const controller = new AbortController();
+    const onStop = () => controller.abort();
+    signal.addEventListener('abort', onStop, { once: true });
+    let idle: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.options.timeoutMs);
+    };
+    let finishReason = 'stop';
+    let usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+    try {
+      armIdle();
+      const stream = await this.client.chat.completions.create(
+        {
+          model: request.model,
+          messages: request.messages,
+          stream: true,
+          stream_options: { include_usage: true },
+          max_tokens: request.maxOutputTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        },
+        { signal: controller.signal },
+      );
+      for await (const chunk of stream) {
+        armIdle();
+        const choice = chunk.choices[0];
+        const text = choice?.delta?.content;
+        if (text) yield { type: 'delta', text };
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+        if (chunk.usage) {
+          usage = {
+            promptTokens: chunk.usage.prompt_tokens,
+            completionTokens: chunk.usage.completion_tokens,
+            totalTokens: chunk.usage.total_tokens,
+          };
+        }
+      }
+      yield { type: 'done', usage, finishReason: signal.aborted ? 'stopped' : finishReason };
+    } catch (error) {
+      if (signal.aborted) {
+        yield { type: 'done', usage, finishReason: 'stopped' };
+        return;
+      }
+      throw toProviderError(error, timedOut, this.options.timeoutMs);
+    } finally {
+      clearTimeout(idle);
+      signal.removeEventListener('abort', onStop);
+      controller.abort(); // closes the upstream connection if it is still open
+    }
+  }
+
+  async check(): Promise<void> {
+    // Configuration only: calling the upstream on every /ready would cost money and rate limit.
+    if (!this.options.apiKey && !this.options.baseURL) throw new Error('OPENAI_API_KEY is not set');
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function toProviderError(error: unknown, timedOut: boolean, timeoutMs: number): ProviderError {
+  if (timedOut || error instanceof OpenAI.APIConnectionTimeoutError) {
+    return new ProviderError(
+      `The AI provider did not answer within ${timeoutMs / 1000} s`,
+      'timeout',
+    );
+  }
+  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+    if (error.status === 401 || error.status === 403) {
+      return new ProviderError('The AI provider refused the API key; check OPENAI_API_KEY', 'auth');
+    }
+    if (error.status === 429) {
+      return new ProviderError(
+        'The AI provider is rate limiting us; try again shortly',
+        'rate-limit',
+      );
+    }
+    if (error.status >= 500) {
+      return new ProviderError(
+        `The AI provider failed (HTTP ${error.status}); try again`,
+        'upstream',
+      );
+    }
+    return new ProviderError(
+      `The AI provider rejected the request (HTTP ${error.status}): ${error.message}`,
+      'bad-request',
+    );
+  }
+  if (error instanceof OpenAI.APIConnectionError) {
+    return new ProviderError(
+      'Cannot reach the AI provider; check OPENAI_BASE_URL and the network',
+      'unavailable',
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProviderError(`The AI provider's stream broke off: ${message}`, 'upstream');
+}

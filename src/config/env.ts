@@ -1,0 +1,147 @@
+// Parses the environment once into a frozen, typed configuration; a bad value stops the start
+// with a message that names the variable. Pure: reading `.env` and generated secrets live in
+// config/load.ts, so tests can build a configuration from a plain object.
+import { availableParallelism } from 'node:os';
+import ms from 'ms';
+import { z } from 'zod';
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const millis = ms(value as ms.StringValue) as number | undefined;
+      if (typeof millis !== 'number' || !Number.isFinite(millis) || millis <= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${value}" is not a duration such as 15m, 1h, 30d`,
+        });
+        return z.NEVER;
+      }
+      return millis;
+    });
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const booleanish = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    DATA_DIR: z.string().min(1).default('./data'),
+    DATABASE_URL: z
+      .string()
+      .refine((v) => v === 'memory://' || /^postgres(ql)?:\/\//.test(v), {
+        message: 'must be memory:// or a postgres:// URL (leave unset for PGlite in DATA_DIR)',
+      })
+      .optional(),
+    DATABASE_POOL_SIZE: positiveInt(10),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_ACCESS_TTL: duration('15m'),
+    JWT_REFRESH_TTL: duration('30d'),
+    FRONTEND_URL: z
+      .string()
+      .default('http://localhost:3000')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      ),
+    LOG_LEVEL: z
+      .enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly', 'silent'])
+      .default('info'),
+    METRICS_TOKEN: z.string().min(1).optional(),
+    // Express's "trust proxy": false, true, a hop count, or a list of trusted addresses.
+    TRUST_PROXY: z
+      .string()
+      .default('false')
+      .transform((v): boolean | number | string =>
+        v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v,
+      ),
+    BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'must be a size such as 256kb or 1mb')
+      .default('256kb'),
+    SHUTDOWN_TIMEOUT: duration('10s'),
+    // argon2id cost (OWASP's second recommended setting: 19 MiB, 2 passes, 1 lane).
+    ARGON2_MEMORY_KIB: z.coerce.number().int().min(1024).default(19456),
+    ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
+    // Hashes computed at once (default: one per core; more starves the event loop).
+    ARGON2_CONCURRENCY: positiveInt(availableParallelism()),
+    LOGIN_MAX_FAILURES_PER_EMAIL_IP: positiveInt(5),
+    LOGIN_MAX_FAILURES_PER_IP: positiveInt(100),
+    LOGIN_FAILURE_WINDOW: duration('15m'),
+    REGISTER_MAX_PER_IP: positiveInt(100),
+    REGISTER_WINDOW: duration('1h'),
+    // Messages a user may send per window, over HTTP and Socket.IO together (SPEC §5: 30/min).
+    MESSAGE_RATE_LIMIT: positiveInt(30),
+    MESSAGE_RATE_WINDOW: duration('1m'),
+    COLLECT_DEFAULT_METRICS: booleanish(true),
+    // AI (SPEC §3, §7). Unset AI_PROVIDER: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set,
+    // else local; `none` turns AI answers off.
+    AI_PROVIDER: z.enum(['local', 'openai', 'none']).optional(),
+    OPENAI_API_KEY: z.string().min(1).optional(),
+    OPENAI_BASE_URL: z.url().optional(),
+    AI_MODEL: z.string().min(1).optional(),
+    AI_MODEL_PATH: z.string().min(1).optional(),
+    AI_MAX_OUTPUT_TOKENS: positiveInt(1024),
+    AI_TIMEOUT: duration('60s'),
+    AI_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+    // The context window of OpenAI-compatible models (their API does not say).
+    AI_CONTEXT_WINDOW: positiveInt(128_000),
+    AI_LOCAL_THREADS: positiveInt(Math.max(1, availableParallelism() - 1)),
+    AI_LOCAL_PARALLEL: positiveInt(2),
+    AI_LOCAL_CONTEXT: positiveInt(4096),
+    AI_TITLES: booleanish(true),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message:
+          'is required when NODE_ENV=production (at least 32 random characters, e.g. `openssl rand -base64 48`); ' +
+          'a generated secret is only for development',
+      });
+    }
+  });
+
+export type Env = Readonly<
+  Omit<z.infer<typeof EnvSchema>, 'AI_PROVIDER'> & { AI_PROVIDER: 'local' | 'openai' | 'none' }
+>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses a set of variables (process.env by default); empty strings count as unset. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const present = Object.fromEntries(
+    Object.entries(source).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = EnvSchema.safeParse(present);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map(
+        (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+      ),
+    );
+  }
+  const env = result.data;
+  const aiProvider =
+    env.AI_PROVIDER ?? (env.OPENAI_API_KEY || env.OPENAI_BASE_URL ? 'openai' : 'local');
+  return Object.freeze({ ...env, AI_PROVIDER: aiProvider });
+}
+
+/** The configuration the app runs with: the environment plus a resolved JWT secret. */
+export type Config = Readonly<Env & { JWT_SECRET: string }>;

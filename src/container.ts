@@ -1,0 +1,216 @@
+// Builds the object graph once: configuration, database, infrastructure, services. The HTTP app,
+// the server and the tests all start from a Container, so each wiring decision lives here.
+import { MemoryGenerationLog, type GenerationLog } from './ai/generation-log.js';
+import type { AiProvider } from './ai/provider.js';
+import { createProvider } from './ai/providers/index.js';
+import { MemoryStopSignals } from './ai/stop-signals.js';
+import type { Config } from './config/env.js';
+import type { Database } from './db/client.js';
+import { createInProcessEventBus, type EventBus } from './events/event-bus.js';
+import { MemoryCache, type Cache } from './infra/cache.js';
+import { MemoryPresenceStore } from './infra/presence-store.js';
+import { createMetrics, type Metrics } from './infra/metrics.js';
+import {
+  createLimiter,
+  memoryRateLimiterStore,
+  type Limiter,
+  type RateLimiterStore,
+} from './infra/rate-limiter.js';
+import type { ReadinessCheck } from './infra/readiness.js';
+import { AttachmentRepository } from './repositories/attachment.repository.js';
+import { ConversationRepository } from './repositories/conversation.repository.js';
+import { GenerationRepository } from './repositories/generation.repository.js';
+import { MessageRepository } from './repositories/message.repository.js';
+import { ParticipantRepository } from './repositories/participant.repository.js';
+import { ReactionRepository } from './repositories/reaction.repository.js';
+import { SearchRepository } from './repositories/search.repository.js';
+import { SessionRepository } from './repositories/session.repository.js';
+import { UserRepository } from './repositories/user.repository.js';
+import { AuthService, type LoginLimiters } from './services/auth.service.js';
+import { ConversationService } from './services/conversation.service.js';
+import { GenerationService } from './services/generation.service.js';
+import { MembershipService } from './services/membership.service.js';
+import { MessageService } from './services/message.service.js';
+import { ParticipantService } from './services/participant.service.js';
+import { PresenceService } from './services/presence.service.js';
+import { ReactionService } from './services/reaction.service.js';
+import { SearchService } from './services/search.service.js';
+import { SessionService } from './services/session.service.js';
+import { TokenService } from './services/token.service.js';
+import { MessageViews } from './services/views.js';
+import { createLogger, describeError, type Logger } from './utils/logger.js';
+import { createPasswordHasher } from './utils/password.js';
+
+export interface Container {
+  config: Config;
+  logger: Logger;
+  database: Database;
+  events: EventBus;
+  cache: Cache;
+  metrics: Metrics;
+  tokens: TokenService;
+  sessions: SessionService;
+  auth: AuthService;
+  conversations: ConversationService;
+  participants: ParticipantService;
+  messages: MessageService;
+  reactions: ReactionService;
+  search: SearchService;
+  membership: MembershipService;
+  presence: PresenceService;
+  generations: GenerationService;
+  generationLog: GenerationLog;
+  provider: AiProvider | undefined;
+  limits: { register: Limiter; login: LoginLimiters; messages: Limiter };
+  readinessChecks: ReadinessCheck[];
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  logger?: Logger;
+  rateLimiterStore?: RateLimiterStore;
+  /** Overrides the configured AI provider (tests); null for none. */
+  provider?: AiProvider | null;
+}
+
+export function createContainer(
+  config: Config,
+  database: Database,
+  options: ContainerOptions = {},
+): Container {
+  const logger =
+    options.logger ??
+    createLogger({ level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' });
+  const events = createInProcessEventBus((error, event) =>
+    logger.error(`Event handler for ${event} failed`, describeError(error)),
+  );
+  const cache = new MemoryCache();
+  const metrics = createMetrics({ collectDefault: config.COLLECT_DEFAULT_METRICS });
+  const store = options.rateLimiterStore ?? memoryRateLimiterStore;
+
+  const limits = {
+    register: createLimiter(store, {
+      name: 'register:ip',
+      points: config.REGISTER_MAX_PER_IP,
+      windowMs: config.REGISTER_WINDOW,
+    }),
+    login: {
+      perEmailIp: createLimiter(store, {
+        name: 'login-failures:email-ip',
+        points: config.LOGIN_MAX_FAILURES_PER_EMAIL_IP,
+        windowMs: config.LOGIN_FAILURE_WINDOW,
+      }),
+      perIp: createLimiter(store, {
+        name: 'login-failures:ip',
+        points: config.LOGIN_MAX_FAILURES_PER_IP,
+        windowMs: config.LOGIN_FAILURE_WINDOW,
+      }),
+    },
+    messages: createLimiter(store, {
+      name: 'messages:user',
+      points: config.MESSAGE_RATE_LIMIT,
+      windowMs: config.MESSAGE_RATE_WINDOW,
+    }),
+  };
+
+  const users = new UserRepository(database.db);
+  const sessionRepository = new SessionRepository(database.db);
+  const tokens = new TokenService(config.JWT_SECRET, config.JWT_ACCESS_TTL);
+  const sessions = new SessionService(sessionRepository, cache, events, config.JWT_ACCESS_TTL);
+  const passwords = createPasswordHasher({
+    memoryKib: config.ARGON2_MEMORY_KIB,
+    timeCost: config.ARGON2_TIME_COST,
+    concurrency: config.ARGON2_CONCURRENCY,
+  });
+  const auth = new AuthService(
+    users,
+    sessionRepository,
+    sessions,
+    tokens,
+    passwords,
+    limits.login,
+    config.JWT_REFRESH_TTL,
+  );
+
+  const conversationRepository = new ConversationRepository(database.db);
+  const participantRepository = new ParticipantRepository(database.db);
+  const messageRepository = new MessageRepository(database.db);
+  const reactionRepository = new ReactionRepository(database.db);
+  const attachmentRepository = new AttachmentRepository(database.db);
+  const views = new MessageViews(users, reactionRepository, attachmentRepository);
+  const membership = new MembershipService(
+    conversationRepository,
+    participantRepository,
+    cache,
+    events,
+  );
+
+  const provider =
+    options.provider === undefined ? createProvider(config) : (options.provider ?? undefined);
+  const generationLog = new MemoryGenerationLog();
+  const generations = new GenerationService({
+    provider,
+    generations: new GenerationRepository(database.db),
+    messages: messageRepository,
+    conversations: conversationRepository,
+    log: generationLog,
+    stops: new MemoryStopSignals(),
+    events,
+    views,
+    metrics,
+    logger,
+    maxOutputTokens: config.AI_MAX_OUTPUT_TOKENS,
+    titles: config.AI_TITLES,
+  });
+
+  return {
+    generations,
+    generationLog,
+    provider,
+    membership,
+    presence: new PresenceService(new MemoryPresenceStore(), users),
+    conversations: new ConversationService(
+      conversationRepository,
+      participantRepository,
+      users,
+      events,
+    ),
+    participants: new ParticipantService(
+      conversationRepository,
+      participantRepository,
+      messageRepository,
+      users,
+      events,
+    ),
+    messages: new MessageService(
+      conversationRepository,
+      messageRepository,
+      views,
+      events,
+      limits.messages,
+      attachmentRepository,
+      generations,
+    ),
+    reactions: new ReactionService(messageRepository, reactionRepository, events),
+    search: new SearchService(conversationRepository, new SearchRepository(database.db), views),
+    config,
+    logger,
+    database,
+    events,
+    cache,
+    metrics,
+    tokens,
+    sessions,
+    auth,
+    limits,
+    readinessChecks: [
+      { name: 'database', check: () => database.ping() },
+      ...(provider ? [{ name: `model (${provider.name})`, check: () => provider.check() }] : []),
+    ],
+    close: async () => {
+      await generations.drain(5_000);
+      await provider?.close();
+      await database.close();
+    },
+  };
+}

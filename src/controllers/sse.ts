@@ -1,0 +1,69 @@
+// Server-Sent Events for a generation (SPEC §7): `id: <seq>`, `event: start|delta|end|error`, and
+// the same JSON payload the socket events carry; closed after end or error.
+import type { Request, Response } from 'express';
+import type { GenerationEvent } from '../ai/generation-log.js';
+
+const HEARTBEAT_MS = 15_000;
+
+const NAMES: Record<GenerationEvent['type'], string> = {
+  start: 'start',
+  delta: 'delta',
+  end: 'end',
+  error: 'error',
+};
+
+function payloadOf(event: GenerationEvent): unknown {
+  const { type: _type, ...rest } = event;
+  return rest;
+}
+
+/** The seq a client resumes after: Last-Event-ID, else ?lastEventId, else from the start. */
+export function resumePoint(req: Request): number {
+  const raw =
+    req.get('last-event-id') ??
+    (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+  const seq = raw === undefined ? NaN : Number(raw);
+  return Number.isInteger(seq) && seq >= -1 ? seq : -1;
+}
+
+/**
+ * Streams a generation to the response. `follow` replays events after `afterSeq` and then calls
+ * back with each new one; it returns the function that stops following.
+ */
+export function streamGeneration(
+  req: Request,
+  res: Response,
+  follow: (listener: (event: GenerationEvent) => void) => () => void,
+  status = 200,
+): void {
+  res.status(status);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('X-Accel-Buffering', 'no'); // nginx: do not buffer the stream
+  res.flushHeaders();
+  let open = true;
+  // Filled in once follow() returns: a finished generation ends during follow's own replay,
+  // before there is anything to unfollow.
+  const following: { stop?: () => void } = {};
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  heartbeat.unref();
+  const close = () => {
+    if (!open) return;
+    open = false;
+    clearInterval(heartbeat);
+    following.stop?.();
+  };
+  following.stop = follow((event) => {
+    if (!open) return;
+    res.write(
+      `id: ${event.seq}\nevent: ${NAMES[event.type]}\ndata: ${JSON.stringify(payloadOf(event))}\n\n`,
+    );
+    if (event.type === 'end' || event.type === 'error') {
+      close();
+      res.end();
+    }
+  });
+  if (!open) following.stop();
+  req.on('close', close);
+}

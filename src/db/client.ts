@@ -1,0 +1,99 @@
+// Opens the database (embedded PGlite or a PostgreSQL pool) behind one Drizzle `Db` type and
+// applies the committed migrations.
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import pg from 'pg';
+import * as schema from './schema.js';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export type DatabaseTarget =
+  | { kind: 'pglite'; /** undefined: in memory */ dataDir?: string }
+  | { kind: 'postgres'; url: string; poolSize?: number };
+
+export interface Database {
+  readonly kind: DatabaseTarget['kind'];
+  readonly db: Db;
+  /** Throws when the database cannot answer a trivial query. */
+  ping(): Promise<void>;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/** Any constant works; it only has to be the same for every Parley instance. */
+const MIGRATION_LOCK_KEY = 7_274_133_901;
+
+export function targetFromConfig(config: {
+  DATABASE_URL?: string | undefined;
+  DATA_DIR: string;
+  DATABASE_POOL_SIZE: number;
+}): DatabaseTarget {
+  if (!config.DATABASE_URL) return { kind: 'pglite', dataDir: `${config.DATA_DIR}/pglite` };
+  if (config.DATABASE_URL === 'memory://') return { kind: 'pglite' };
+  return { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE };
+}
+
+export async function openDatabase(
+  target: DatabaseTarget,
+  onPoolError: (error: Error) => void = () => {},
+): Promise<Database> {
+  return target.kind === 'pglite' ? openPglite(target.dataDir) : openPostgres(target, onPoolError);
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = new PGlite(dataDir);
+  await client.waitReady;
+  const db = drizzlePglite({ client, schema });
+  return {
+    kind: 'pglite',
+    db,
+    ping: async () => {
+      await client.query('select 1');
+    },
+    migrate: () => migratePglite(db, { migrationsFolder }),
+    close: () => client.close(),
+  };
+}
+
+async function openPostgres(
+  target: Extract<DatabaseTarget, { kind: 'postgres' }>,
+  onPoolError: (error: Error) => void,
+): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? 10 });
+  // An idle client losing its connection emits here; unhandled, it would kill the process.
+  pool.on('error', onPoolError);
+  // Fail at start, with the connection error, rather than on the first request.
+  await pool.query('select 1');
+  const db = drizzlePg({ client: pool, schema });
+  return {
+    kind: 'postgres',
+    db,
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    migrate: async () => {
+      // Several instances starting at once must not apply the same migration twice: each waits
+      // for the session-level lock, and the migrator skips what the first one applied.
+      const lockClient = await pool.connect();
+      try {
+        await lockClient.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        await migratePg(db, { migrationsFolder });
+      } finally {
+        await lockClient
+          .query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+          .catch(() => {});
+        lockClient.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

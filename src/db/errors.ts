@@ -1,0 +1,25 @@
+// Recognises PostgreSQL errors by SQLSTATE, whether they come from pg, PGlite or wrapped by Drizzle.
+
+interface PgErrorLike {
+  code?: unknown;
+  constraint?: unknown;
+  cause?: unknown;
+}
+
+function findPgError(error: unknown): PgErrorLike | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const candidate = current as PgErrorLike;
+    if (typeof candidate.code === 'string' && /^[0-9A-Z]{5}$/.test(candidate.code))
+      return candidate;
+    current = candidate.cause;
+  }
+  return undefined;
+}
+
+/** True for a unique violation, optionally on one named constraint or unique index. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const pgError = findPgError(error);
+  if (pgError?.code !== '23505') return false;
+  return constraint === undefined || pgError.constraint === constraint;
+}

@@ -1,0 +1,82 @@
+// The typed domain event bus. Services publish what happened (`noun.verb`); the realtime
+// gateway, the generation runner and caches subscribe. In-process now; the same interface is
+// bridged over Redis when the app scales out.
+import { EventEmitter } from 'node:events';
+import type { MessageView } from '../schemas/message.schemas.js';
+
+type ParticipantRole = 'OWNER' | 'ADMIN' | 'MEMBER';
+
+/**
+ * Everything that happened, as services publish it. Payloads are plain JSON (ISO timestamps),
+ * so the same object can cross Redis or go out on a socket unchanged.
+ */
+export interface DomainEvents {
+  /** A session can no longer be used: logout, revoke from the session list, or refresh-token reuse. */
+  'session.revoked': { sessionId: string; userId: string; reason: 'logout' | 'revoked' | 'reuse' };
+  'conversation.created': { conversationId: string; participantIds: string[]; by: string };
+  /** Title, description, settings or archive state changed. */
+  'conversation.updated': { conversationId: string; changes: string[]; by: string };
+  'conversation.deleted': { conversationId: string; participantIds: string[]; by: string };
+  'participant.added': {
+    conversationId: string;
+    userId: string;
+    role: ParticipantRole;
+    by: string;
+  };
+  'participant.removed': {
+    conversationId: string;
+    userId: string;
+    by: string;
+    reason: 'removed' | 'left';
+  };
+  /** A new message, from a user (REST or socket) or the AI; `message` is the API's Message. */
+  'message.created': { conversationId: string; message: MessageView };
+  'message.updated': { conversationId: string; message: MessageView };
+  'message.deleted': { conversationId: string; messageId: string; by: string };
+  'reaction.added': { conversationId: string; messageId: string; userId: string; emoji: string };
+  'reaction.removed': { conversationId: string; messageId: string; userId: string; emoji: string };
+  'conversation.read': {
+    conversationId: string;
+    userId: string;
+    lastReadAt: string;
+    messageId: string | null;
+  };
+}
+
+export type DomainEventName = keyof DomainEvents;
+export type DomainEventHandler<E extends DomainEventName> = (
+  payload: DomainEvents[E],
+) => void | Promise<void>;
+
+export interface EventBus {
+  publish<E extends DomainEventName>(event: E, payload: DomainEvents[E]): void;
+  /** Returns a function that removes the handler. */
+  subscribe<E extends DomainEventName>(event: E, handler: DomainEventHandler<E>): () => void;
+}
+
+/**
+ * Handlers run after the publisher's current work (on a microtask), so a slow or failing
+ * subscriber never delays or breaks the request that published; failures go to `onError`.
+ */
+export function createInProcessEventBus(
+  onError: (error: unknown, event: DomainEventName) => void,
+): EventBus {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  return {
+    publish(event, payload) {
+      queueMicrotask(() => emitter.emit(event, payload));
+    },
+    subscribe(event, handler) {
+      const listener = (payload: DomainEvents[typeof event]) => {
+        try {
+          Promise.resolve(handler(payload)).catch((error: unknown) => onError(error, event));
+        } catch (error) {
+          onError(error, event);
+        }
+      };
+      emitter.on(event, listener);
+      return () => emitter.off(event, listener);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// Counts a request against a limiter; over the limit it is a 429 with Retry-After.
+import type { Request, RequestHandler } from 'express';
+import { rateLimited } from '../errors.js';
+import type { Limiter } from '../infra/rate-limiter.js';
+import { describeHandler } from '../openapi/route-meta.js';
+
+/** The parts of a request that say who sent it; any Request fits, whatever its generics. */
+export interface RequestOrigin {
+  ip?: string | undefined;
+  socket: { remoteAddress?: string | undefined };
+  get(header: string): string | undefined;
+}
+
+export const byIp = (req: RequestOrigin): string => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
+export function rateLimit(
+  limiter: Limiter,
+  keyOf: (req: Request) => string = byIp,
+): RequestHandler {
+  const handler: RequestHandler = async (req, _res, next) => {
+    const verdict = await limiter.hit(keyOf(req));
+    if (!verdict.allowed) throw rateLimited(Math.ceil(verdict.retryAfterMs / 1000));
+    next();
+  };
+  return describeHandler(handler, { errors: ['RATE_LIMITED'] });
+}

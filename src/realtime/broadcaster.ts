@@ -1,0 +1,115 @@
+// Turns domain events into Socket.IO emits. Every server event starts here, whether the change
+// came from REST or a socket, so both produce the same broadcasts; with the Redis adapter the
+// same code reaches every instance.
+import type { Server } from 'socket.io';
+import type { DomainEvents, EventBus } from '../events/event-bus.js';
+import type { Metrics } from '../infra/metrics.js';
+import type {
+  ClientToServerEvents,
+  InterServerEvents,
+  ServerToClientEvents,
+  SocketData,
+} from './events.js';
+import { conversationRoom, NO_SEED_EVENTS_ROOM, sessionRoom, userRoom } from './socket-auth.js';
+
+export type ParleyServer = Server<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  InterServerEvents,
+  SocketData
+>;
+
+export function bridgeDomainEvents(
+  io: ParleyServer,
+  events: EventBus,
+  metrics: Metrics,
+): () => void {
+  const now = () => new Date().toISOString();
+  /** Emits to rooms and counts it: one emit is one event out, whatever the audience. */
+  const send = <E extends keyof ServerToClientEvents>(
+    rooms: string | string[],
+    event: E,
+    ...payload: Parameters<ServerToClientEvents[E]>
+  ) => {
+    // `io.to([])` means every socket, not none.
+    if (Array.isArray(rooms) && rooms.length === 0) return;
+    metrics.socketEventsOut.inc({ event });
+    io.to(rooms).emit(event, ...payload);
+  };
+
+  const subscriptions = [
+    events.subscribe('message.created', ({ conversationId, message }) => {
+      send(conversationRoom(conversationId), 'message:new', { conversationId, message });
+      // The seed's alias doubles every message's frames; clients that do not need it say so.
+      metrics.socketEventsOut.inc({ event: 'message:received' });
+      io.to(conversationRoom(conversationId))
+        .except(NO_SEED_EVENTS_ROOM)
+        .emit('message:received', { conversationId, message });
+    }),
+    events.subscribe('message.updated', ({ conversationId, message }) =>
+      send(conversationRoom(conversationId), 'message:updated', { conversationId, message }),
+    ),
+    events.subscribe('message.deleted', ({ conversationId, messageId }) =>
+      send(conversationRoom(conversationId), 'message:deleted', { conversationId, messageId }),
+    ),
+    events.subscribe('reaction.added', (e) =>
+      send(conversationRoom(e.conversationId), 'message:reaction:added', reactionPayload(e)),
+    ),
+    events.subscribe('reaction.removed', (e) =>
+      send(conversationRoom(e.conversationId), 'message:reaction:removed', reactionPayload(e)),
+    ),
+    events.subscribe('conversation.read', (receipt) =>
+      send(conversationRoom(receipt.conversationId), 'conversation:read', {
+        ...receipt,
+        readAt: receipt.lastReadAt,
+      }),
+    ),
+    events.subscribe('conversation.created', ({ conversationId, participantIds, by }) => {
+      // Sockets of the new participants join the room at once, on every instance.
+      const rooms = participantIds.map(userRoom);
+      if (rooms.length) io.in(rooms).socketsJoin(conversationRoom(conversationId));
+      send(rooms, 'conversation:created', { conversationId, by });
+    }),
+    events.subscribe('conversation.updated', ({ conversationId, changes, by }) =>
+      send(conversationRoom(conversationId), 'conversation:updated', {
+        conversationId,
+        changes,
+        by,
+      }),
+    ),
+    events.subscribe('conversation.deleted', ({ conversationId, by }) => {
+      send(conversationRoom(conversationId), 'conversation:deleted', { conversationId, by });
+      io.in(conversationRoom(conversationId)).socketsLeave(conversationRoom(conversationId));
+    }),
+    events.subscribe('participant.added', ({ conversationId, userId, role }) => {
+      io.in(userRoom(userId)).socketsJoin(conversationRoom(conversationId));
+      send(conversationRoom(conversationId), 'user:joined', {
+        conversationId,
+        userId,
+        role,
+        timestamp: now(),
+      });
+    }),
+    events.subscribe('participant.removed', ({ conversationId, userId, reason }) => {
+      // Told first (so the one removed hears it too), then out of the room at once.
+      send(conversationRoom(conversationId), 'user:left', {
+        conversationId,
+        userId,
+        reason,
+        timestamp: now(),
+      });
+      io.in(userRoom(userId)).socketsLeave(conversationRoom(conversationId));
+    }),
+    events.subscribe('session.revoked', ({ sessionId }) => {
+      io.in(sessionRoom(sessionId)).disconnectSockets(true);
+    }),
+  ];
+  return () => subscriptions.forEach((unsubscribe) => unsubscribe());
+}
+
+const reactionPayload = (e: DomainEvents['reaction.added']) => ({
+  conversationId: e.conversationId,
+  messageId: e.messageId,
+  userId: e.userId,
+  emoji: e.emoji,
+});

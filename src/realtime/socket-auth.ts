@@ -1,0 +1,71 @@
+// The Socket.IO handshake: a bearer access token of a live session (SPEC §6), refused with the
+// seed's connect_error texts. The socket's rooms are loaded here too, so it is in every room of
+// its conversations before the first event can reach it.
+import type { Socket } from 'socket.io';
+import type { MembershipService } from '../services/membership.service.js';
+import type { SessionService } from '../services/session.service.js';
+import type { TokenService } from '../services/token.service.js';
+import type {
+  ClientToServerEvents,
+  InterServerEvents,
+  ServerToClientEvents,
+  SocketData,
+} from './events.js';
+
+export type ParleySocket = Socket<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  InterServerEvents,
+  SocketData
+>;
+
+export const TOKEN_REQUIRED = 'Authentication token required';
+export const AUTH_FAILED = 'Authentication failed';
+
+export const userRoom = (userId: string) => `user:${userId}`;
+/** Sockets that said `auth: { seedEvents: false }`: they need no `message:received` alias. */
+export const NO_SEED_EVENTS_ROOM = 'no-seed-events';
+export const sessionRoom = (sessionId: string) => `session:${sessionId}`;
+export const conversationRoom = (conversationId: string) => `conversation:${conversationId}`;
+
+function tokenFrom(socket: ParleySocket): string | undefined {
+  const auth = socket.handshake.auth as { token?: unknown } | undefined;
+  if (typeof auth?.token === 'string' && auth.token) return auth.token.replace(/^Bearer\s+/i, '');
+  const header = socket.handshake.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1];
+}
+
+export function authenticateSocket(deps: {
+  tokens: TokenService;
+  sessions: SessionService;
+  membership: MembershipService;
+}) {
+  return async (socket: ParleySocket, next: (error?: Error) => void) => {
+    const token = tokenFrom(socket);
+    if (!token) return next(new Error(TOKEN_REQUIRED));
+    try {
+      const claims = deps.tokens.verifyAccess(token);
+      const principal = await deps.sessions.authenticate(claims);
+      if (!principal) return next(new Error(AUTH_FAILED));
+      socket.data = {
+        userId: principal.userId,
+        sessionId: principal.sessionId,
+        role: principal.role,
+        expiresAt: claims.expiresAt,
+      };
+      const conversationIds = await deps.membership.conversationIdsOf(principal.userId);
+      const optedOut =
+        (socket.handshake.auth as { seedEvents?: unknown } | undefined)?.seedEvents === false;
+      await socket.join([
+        userRoom(principal.userId),
+        sessionRoom(principal.sessionId),
+        ...conversationIds.map(conversationRoom),
+        ...(optedOut ? [NO_SEED_EVENTS_ROOM] : []),
+      ]);
+      next();
+    } catch {
+      next(new Error(AUTH_FAILED));
+    }
+  };
+}

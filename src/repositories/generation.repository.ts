@@ -1,0 +1,167 @@
+// Generations and the assistant messages they fill: created together, saved as they grow,
+// finished together; plus the branch walk that context and `?branch=active` need.
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import {
+  conversationParticipants,
+  conversations,
+  generations,
+  messages,
+  type Generation,
+  type Message,
+  type MessageUsage,
+  type ParticipantRole,
+} from '../db/schema.js';
+import { createId } from '../utils/ids.js';
+import { messageColumns } from './message-columns.js';
+
+export interface GenerationAccess {
+  generation: Generation;
+  role: ParticipantRole | null;
+}
+
+export class GenerationRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The empty assistant message (SENDING) and its generation (RUNNING), in one transaction. */
+  async start(values: {
+    conversationId: string;
+    userMessageId: string;
+    requestedBy: string | null;
+    provider: string;
+    model: string;
+  }): Promise<{ generation: Generation; message: Message }> {
+    return this.db.transaction(async (tx) => {
+      const [message] = await tx
+        .insert(messages)
+        .values({
+          id: createId(),
+          conversationId: values.conversationId,
+          userId: null,
+          content: '',
+          role: 'ASSISTANT',
+          type: 'MARKDOWN',
+          status: 'SENDING',
+          parentId: values.userMessageId,
+          model: values.model,
+        })
+        .returning(messageColumns);
+      if (!message) throw new Error('INSERT … RETURNING returned no row');
+      const [generation] = await tx
+        .insert(generations)
+        .values({ ...values, messageId: message.id })
+        .returning();
+      if (!generation) throw new Error('INSERT … RETURNING returned no row');
+      await tx
+        .update(conversations)
+        .set({ lastMessageAt: message.createdAt })
+        .where(eq(conversations.id, values.conversationId));
+      return { generation, message };
+    });
+  }
+
+  /** A generation and the caller's role in its (live) conversation. */
+  async getAccess(generationId: string, userId: string): Promise<GenerationAccess | undefined> {
+    const [row] = await this.db
+      .select({ generation: generations, role: conversationParticipants.role })
+      .from(generations)
+      .innerJoin(
+        conversations,
+        and(eq(conversations.id, generations.conversationId), eq(conversations.isDeleted, false)),
+      )
+      .leftJoin(
+        conversationParticipants,
+        and(
+          eq(conversationParticipants.conversationId, generations.conversationId),
+          eq(conversationParticipants.userId, userId),
+        ),
+      )
+      .where(eq(generations.id, generationId))
+      .limit(1);
+    return row;
+  }
+
+  async saveProgress(messageId: string, content: string): Promise<void> {
+    await this.db.update(messages).set({ content }).where(eq(messages.id, messageId));
+  }
+
+  async markFirstToken(generationId: string, at: Date): Promise<void> {
+    await this.db
+      .update(generations)
+      .set({ firstTokenAt: at })
+      .where(eq(generations.id, generationId));
+  }
+
+  /** Completed or stopped: the message holds the whole (or partial) text and is SENT. */
+  async finish(
+    generation: Generation,
+    result: {
+      content: string;
+      model: string;
+      usage: MessageUsage;
+      finishReason: string;
+      stopped: boolean;
+      metadata?: Record<string, unknown>;
+    },
+  ): Promise<Message> {
+    return this.db.transaction(async (tx) => {
+      const [message] = await tx
+        .update(messages)
+        .set({
+          content: result.content,
+          status: 'SENT',
+          model: result.model,
+          usage: result.usage,
+          finishReason: result.finishReason,
+          ...(result.metadata ? { metadata: result.metadata } : {}),
+        })
+        .where(eq(messages.id, generation.messageId))
+        .returning(messageColumns);
+      await tx
+        .update(generations)
+        .set({
+          status: result.stopped ? 'STOPPED' : 'COMPLETED',
+          finishReason: result.finishReason,
+          usage: result.usage,
+          endedAt: new Date(),
+        })
+        .where(eq(generations.id, generation.id));
+      if (!message) throw new Error('the assistant message vanished');
+      return message;
+    });
+  }
+
+  /** Failed: the partial text is kept, the message is FAILED. */
+  async fail(generation: Generation, content: string, error: string): Promise<Message | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [message] = await tx
+        .update(messages)
+        .set({ content, status: 'FAILED', finishReason: 'error' })
+        .where(eq(messages.id, generation.messageId))
+        .returning(messageColumns);
+      await tx
+        .update(generations)
+        .set({ status: 'FAILED', error, endedAt: new Date() })
+        .where(eq(generations.id, generation.id));
+      return message;
+    });
+  }
+
+  /** At start: whatever a crashed process left running is failed, never SENDING forever. */
+  async failInterrupted(): Promise<number> {
+    const interrupted = await this.db
+      .update(generations)
+      .set({
+        status: 'FAILED',
+        error: 'Interrupted: the server stopped while answering',
+        endedAt: new Date(),
+      })
+      .where(eq(generations.status, 'RUNNING'))
+      .returning({ messageId: generations.messageId });
+    await this.db
+      .update(messages)
+      .set({ status: 'FAILED', finishReason: 'error' })
+      .where(and(eq(messages.role, 'ASSISTANT'), eq(messages.status, 'SENDING')));
+    return interrupted.length;
+  }
+}

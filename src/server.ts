@@ -1,0 +1,96 @@
+// Entry point of `npm start`: loads the configuration, opens and migrates the database, serves
+// HTTP, and shuts down gracefully on SIGTERM/SIGINT.
+import { createServer, type Server } from 'node:http';
+import { createApp } from './app.js';
+import { ConfigError } from './config/env.js';
+import { loadConfig } from './config/load.js';
+import { createContainer, type Container } from './container.js';
+import { openDatabase, targetFromConfig } from './db/client.js';
+import { createRealtimeGateway, type RealtimeGateway } from './realtime/gateway.js';
+import { createLogger, describeError } from './utils/logger.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Parley cannot start. ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' });
+  const started = Date.now();
+  const target = targetFromConfig(config);
+  const database = await openDatabase(target, (error) =>
+    logger.error('Idle database client failed', describeError(error)),
+  );
+  await database.migrate();
+  const container = createContainer(config, database, { logger });
+  // Answers a crashed process left half-written are failed now, never SENDING forever (SPEC §7).
+  const interrupted = await container.generations.recoverInterrupted();
+  if (interrupted > 0) logger.warn(`${interrupted} interrupted AI answer(s) marked FAILED`);
+  const server = createServer(createApp(container));
+  const gateway = createRealtimeGateway(server, container);
+  server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, resolve);
+  });
+  const where = target.kind === 'pglite' ? (target.dataDir ?? 'memory') : 'PostgreSQL';
+  logger.info(
+    `Parley listening on http://${config.HOST}:${config.PORT} (database: ${target.kind}, ${where}; ready in ${Date.now() - started} ms)`,
+  );
+  installShutdown(server, gateway, container);
+}
+
+function installShutdown(server: Server, gateway: RealtimeGateway, container: Container): void {
+  const { logger, config } = container;
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info(`${signal} received: finishing in-flight requests`);
+    const force = setTimeout(() => {
+      logger.error(`Shutdown took longer than ${config.SHUTDOWN_TIMEOUT} ms; exiting`);
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT);
+    force.unref();
+    // close() stops accepting connections and waits for in-flight requests. Keep-alive
+    // connections are closed as soon as they go idle (a request finishing after the signal
+    // leaves its connection open otherwise), so they do not hold the shutdown open.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    server.close(() => {
+      clearInterval(sweep);
+      container
+        .close()
+        .then(() => {
+          logger.info('Shutdown complete');
+          process.exit(0);
+        })
+        .catch((error: unknown) => {
+          logger.error('Error while closing', describeError(error));
+          process.exit(1);
+        });
+    });
+    server.closeIdleConnections();
+    // Sockets (and long-polling requests) would hold the HTTP server open: close them now.
+    gateway
+      .close()
+      .catch((error: unknown) => logger.error('Closing sockets failed', describeError(error)));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (reason) => {
+    logger.error('Unhandled promise rejection', describeError(reason));
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `Parley failed to start: ${error instanceof Error ? error.stack : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,176 @@
+// Accounts and sessions: register, check credentials (throttled), issue token pairs, rotate
+// refresh tokens with reuse detection, log out.
+import type { User } from '../db/schema.js';
+import { conflict, notFound, rateLimited, unauthorized } from '../errors.js';
+import type { Limiter } from '../infra/rate-limiter.js';
+import type { SessionRepository } from '../repositories/session.repository.js';
+import type { UserRepository } from '../repositories/user.repository.js';
+import type { PasswordHasher } from '../utils/password.js';
+import { hashToken, randomToken } from '../utils/tokens.js';
+import type { Principal, SessionService } from './session.service.js';
+import type { TokenService } from './token.service.js';
+
+/** Where a request came from; stored on the session and used for throttling. */
+export interface ClientInfo {
+  ip: string;
+  userAgent: string | undefined;
+}
+
+/** A user as the API shows it: never the password hash. */
+export type PublicUser = Omit<User, 'passwordHash'>;
+
+export interface AuthResult {
+  user: PublicUser;
+  accessToken: string;
+  refreshToken: string;
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+}
+
+export interface LoginLimiters {
+  /** Failed logins for one email from one address (SPEC §8: 5 in 15 minutes). */
+  perEmailIp: Limiter;
+  /** Failed logins from one address, whatever the email (100 in 15 minutes). */
+  perIp: Limiter;
+}
+
+const INVALID_CREDENTIALS = 'Invalid email or password';
+
+export class AuthService {
+  constructor(
+    private readonly users: UserRepository,
+    private readonly sessions: SessionRepository,
+    private readonly sessionService: SessionService,
+    private readonly tokens: TokenService,
+    private readonly passwords: PasswordHasher,
+    private readonly loginLimiters: LoginLimiters,
+    private readonly refreshTtlMs: number,
+  ) {}
+
+  async register(
+    input: { email: string; password: string; username?: string | undefined },
+    client: ClientInfo,
+  ): Promise<AuthResult> {
+    const passwordHash = await this.passwords.hash(input.password);
+    const created = await this.users.create({
+      email: input.email,
+      username: input.username ?? null,
+      passwordHash,
+    });
+    if (!created.ok) {
+      throw conflict(
+        created.taken === 'email' ? 'Email is already registered' : 'Username is already taken',
+      );
+    }
+    return this.startSession(created.user, client);
+  }
+
+  /**
+   * The user for an email and password, or 401 with one message whether the email is unknown
+   * or the password wrong. Failures count against per email+IP and per IP budgets; once one is
+   * spent the answer is 429 with Retry-After, even for the right password.
+   */
+  async verifyCredentials(email: string, password: string, client: ClientInfo): Promise<User> {
+    const emailIpKey = `${email}|${client.ip}`;
+    await this.refuseIfThrottled(this.loginLimiters.perEmailIp, emailIpKey);
+    await this.refuseIfThrottled(this.loginLimiters.perIp, client.ip);
+
+    const user = await this.users.getByEmail(email);
+    const valid = user?.passwordHash
+      ? await this.passwords.verify(user.passwordHash, password)
+      : (await this.passwords.verifyDummy(password), false);
+    if (!user || !valid) {
+      await Promise.all([
+        this.loginLimiters.perEmailIp.hit(emailIpKey),
+        this.loginLimiters.perIp.hit(client.ip),
+      ]);
+      throw unauthorized(INVALID_CREDENTIALS);
+    }
+    await this.loginLimiters.perEmailIp.reset(emailIpKey);
+    return user;
+  }
+
+  async startSession(user: User, client: ClientInfo): Promise<AuthResult> {
+    const refreshToken = randomToken();
+    const now = new Date();
+    const session = await this.sessions.create({
+      userId: user.id,
+      token: hashToken(refreshToken),
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      ipAddress: client.ip,
+      expiresAt: new Date(now.getTime() + this.refreshTtlMs),
+    });
+    await this.users.touchLastActive(user.id, now);
+    return this.result({ ...user, lastActiveAt: now }, session.id, refreshToken);
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. The old token dies; presenting a dead one
+   * again means it leaked, so its whole session is revoked (SPEC §5).
+   */
+  async refresh(refreshToken: string): Promise<AuthResult> {
+    const presentedHash = hashToken(refreshToken);
+    const session = await this.sessions.getByTokenHash(presentedHash);
+    if (!session) {
+      const reusedSessionId = await this.sessions.getSessionIdOfRotatedToken(presentedHash);
+      if (reusedSessionId) {
+        await this.sessionService.revoke(reusedSessionId, 'reuse');
+        throw unauthorized('Refresh token was already used; the session has been revoked');
+      }
+      throw unauthorized('Invalid refresh token');
+    }
+    if (session.revokedAt || session.expiresAt.getTime() <= Date.now()) {
+      throw unauthorized('Session has expired or was revoked');
+    }
+    const nextToken = randomToken();
+    const expiresAt = new Date(Date.now() + this.refreshTtlMs);
+    const rotated = await this.sessions.rotate(
+      session.id,
+      presentedHash,
+      hashToken(nextToken),
+      expiresAt,
+    );
+    if (!rotated) {
+      // Another refresh with the same token won the race: the token was used twice.
+      await this.sessionService.revoke(session.id, 'reuse');
+      throw unauthorized('Refresh token was already used; the session has been revoked');
+    }
+    const user = await this.users.getById(session.userId);
+    if (!user) throw unauthorized('Invalid refresh token');
+    return this.result(user, session.id, nextToken);
+  }
+
+  async logout(principal: Principal): Promise<void> {
+    await this.sessionService.revoke(principal.sessionId, 'logout', principal.userId);
+  }
+
+  async me(principal: Principal): Promise<PublicUser> {
+    const user = await this.users.getById(principal.userId);
+    if (!user) throw notFound('User');
+    return toPublicUser(user);
+  }
+
+  private result(user: User, sessionId: string, refreshToken: string): AuthResult {
+    return {
+      user: toPublicUser(user),
+      accessToken: this.tokens.signAccess({ userId: user.id, sid: sessionId, role: user.role }),
+      refreshToken,
+      expiresIn: this.tokens.accessTtlSeconds,
+    };
+  }
+
+  private async refuseIfThrottled(limiter: Limiter, key: string): Promise<void> {
+    const verdict = await limiter.check(key);
+    if (!verdict.allowed) {
+      throw rateLimited(
+        Math.ceil(verdict.retryAfterMs / 1000),
+        'Too many failed logins; try again later',
+      );
+    }
+  }
+}
+
+export function toPublicUser(user: User): PublicUser {
+  const { passwordHash: _omitted, ...rest } = user;
+  return rest;
+}

@@ -1,0 +1,177 @@
+// Conversations: create, list by activity, read, change, archive, delete (SPEC §5).
+import type { ConversationSettings } from '../db/schema.js';
+import type { EventBus } from '../events/event-bus.js';
+import { AppError, validationError } from '../errors.js';
+import type {
+  ConversationRepository,
+  ListPosition,
+} from '../repositories/conversation.repository.js';
+import type { ParticipantRepository } from '../repositories/participant.repository.js';
+import type { UserRepository } from '../repositories/user.repository.js';
+import type {
+  CreateConversationBody,
+  ListConversationsQuery,
+  UpdateConversationBody,
+} from '../schemas/conversation.schemas.js';
+import { requireRole } from './access.js';
+import type { Principal } from './session.service.js';
+import { toConversationFields, toParticipantView } from './views.js';
+
+export class ConversationService {
+  constructor(
+    private readonly conversations: ConversationRepository,
+    private readonly participants: ParticipantRepository,
+    private readonly users: UserRepository,
+    private readonly events: EventBus,
+  ) {}
+
+  async create(principal: Principal, body: CreateConversationBody) {
+    const memberIds = [...new Set(body.participantIds ?? [])].filter(
+      (id) => id !== principal.userId,
+    );
+    const existing = new Set(await this.users.existingIds(memberIds));
+    const unknown = memberIds.filter((id) => !existing.has(id));
+    if (unknown.length > 0) {
+      throw new AppError('NOT_FOUND', 'User not found', { details: { userIds: unknown } });
+    }
+    const conversation = await this.conversations.create(
+      {
+        title: body.title,
+        description: body.description,
+        settings: withoutUndefined(body.settings ?? {}),
+      },
+      principal.userId,
+      memberIds,
+    );
+    this.events.publish('conversation.created', {
+      conversationId: conversation.id,
+      participantIds: [principal.userId, ...memberIds],
+      by: principal.userId,
+    });
+    return this.get(principal, conversation.id);
+  }
+
+  async list(principal: Principal, query: ListConversationsQuery) {
+    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const rows = await this.conversations.listForUser(principal.userId, {
+      archived: query.archived,
+      limit: query.limit + 1,
+      after,
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => ({
+        ...toConversationFields(row.conversation),
+        myRole: row.role,
+        unreadCount: row.unreadCount,
+        lastMessage: row.lastMessage
+          ? { ...row.lastMessage, createdAt: row.lastMessage.createdAt.toISOString() }
+          : null,
+      })),
+      nextCursor:
+        rows.length > query.limit && last
+          ? encodeCursor({ activityAt: last.activityAt, id: last.conversation.id })
+          : null,
+    };
+  }
+
+  async get(principal: Principal, conversationId: string) {
+    const access = requireRole(
+      await this.conversations.getAccess(conversationId, principal.userId),
+    );
+    const participants = await this.participants.list(conversationId);
+    return {
+      ...toConversationFields(access.conversation),
+      myRole: access.role,
+      participants: participants.map(toParticipantView),
+    };
+  }
+
+  async update(principal: Principal, conversationId: string, body: UpdateConversationBody) {
+    const access = requireRole(
+      await this.conversations.getAccess(conversationId, principal.userId),
+      'ADMIN',
+    );
+    const patch: Parameters<ConversationRepository['update']>[1] = {};
+    if (body.title !== undefined) patch.title = body.title;
+    if (body.description !== undefined) patch.description = body.description;
+    if (body.settings !== undefined) {
+      patch.settings = mergeSettings(access.conversation.settings ?? {}, body.settings);
+    }
+    await this.conversations.update(conversationId, patch);
+    this.events.publish('conversation.updated', {
+      conversationId,
+      changes: Object.keys(patch),
+      by: principal.userId,
+    });
+    return this.get(principal, conversationId);
+  }
+
+  async setArchived(principal: Principal, conversationId: string, archived: boolean) {
+    requireRole(await this.conversations.getAccess(conversationId, principal.userId), 'ADMIN');
+    await this.conversations.update(conversationId, { isArchived: archived });
+    this.events.publish('conversation.updated', {
+      conversationId,
+      changes: ['isArchived'],
+      by: principal.userId,
+    });
+    return this.get(principal, conversationId);
+  }
+
+  /** Soft delete: the conversation vanishes from every route, for everyone. */
+  async remove(principal: Principal, conversationId: string) {
+    requireRole(await this.conversations.getAccess(conversationId, principal.userId), 'OWNER');
+    const participantIds = await this.participants.userIds(conversationId);
+    await this.conversations.softDelete(conversationId);
+    this.events.publish('conversation.deleted', {
+      conversationId,
+      participantIds,
+      by: principal.userId,
+    });
+    return { id: conversationId, deleted: true };
+  }
+}
+
+/** A settings patch: values replace, null removes a key. */
+function mergeSettings(
+  current: ConversationSettings,
+  patch: NonNullable<UpdateConversationBody['settings']>,
+): ConversationSettings {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else if (value !== undefined) merged[key] = value;
+  }
+  return merged;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Cursors are opaque to clients: base64url of the last item's sort key. */
+function encodeCursor(position: ListPosition): string {
+  return Buffer.from(JSON.stringify([position.activityAt.toISOString(), position.id])).toString(
+    'base64url',
+  );
+}
+
+function decodeCursor(cursor: string): ListPosition {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const activityAt = new Date(String(at));
+    if (
+      typeof id === 'string' &&
+      /^[a-z0-9]{1,64}$/.test(id) &&
+      !Number.isNaN(activityAt.getTime())
+    ) {
+      return { activityAt, id };
+    }
+  } catch {
+    // fall through
+  }
+  throw validationError('Invalid cursor', [
+    { path: 'cursor', message: 'is not a cursor this API issued' },
+  ]);
+}

@@ -1,0 +1,338 @@
+// Issue 5, acceptance 3 and 6: resuming a generation after a disconnect (socket and SSE) gets
+// exactly the rest; regenerate and edit-branch make siblings, and ?branch=active follows the newest.
+import { afterAll, beforeAll, afterEach, describe, expect, it } from 'vitest';
+import { buildRoom, sendMessage, type MessageData, type RegisteredUser } from '../factories.js';
+import type { Envelope } from '../support/api-client.js';
+import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { request, settle, socketSuite, type RecordingSocket } from '../support/sockets.js';
+
+let fake: FakeOpenAi;
+let server: TestServer;
+const sockets = socketSuite({ beforeAll, afterEach, afterAll }, async () => {
+  fake = await startFakeOpenAi();
+  server = await startTestServer({
+    AI_PROVIDER: 'openai',
+    OPENAI_BASE_URL: fake.baseURL,
+    OPENAI_API_KEY: 'sk-test',
+    AI_MODEL: 'fake-model',
+    AI_TITLES: 'false',
+    MESSAGE_RATE_LIMIT: '100000',
+  });
+  return {
+    url: server.url,
+    close: async () => {
+      await server.close();
+      await fake.close();
+    },
+  };
+});
+
+const TOKENS = Array.from({ length: 60 }, (_, i) => ` t${i}`);
+const FULL = TOKENS.join('');
+
+interface Delta {
+  generationId: string;
+  seq: number;
+  delta: string;
+}
+
+async function ask(user: RegisteredUser, conversationId: string, content = 'go') {
+  const sent = await server.api.post<
+    Envelope<{ message: MessageData; generation: { id: string; messageId: string } }>
+  >(`/api/chat/conversations/${conversationId}/messages`, { content }, { token: user.accessToken });
+  return sent.body.data!;
+}
+
+const deltas = (socket: RecordingSocket, generationId: string) =>
+  (socket.of('ai:stream:delta') as Delta[]).filter((d) => d.generationId === generationId);
+
+/** Reads an SSE response into events (id, event, data). */
+async function readSse(response: Response) {
+  const text = await response.text();
+  return text
+    .split('\n\n')
+    .filter((block) => block.startsWith('id:'))
+    .map((block) => {
+      const fields = Object.fromEntries(
+        block
+          .split('\n')
+          .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+      );
+      return {
+        id: Number(fields.id),
+        event: fields.event!,
+        data: JSON.parse(fields.data!) as Record<string, unknown>,
+      };
+    });
+}
+
+describe('resume', () => {
+  it('over a socket, during the generation: exactly the missed deltas, then live, no gap, no duplicate', async () => {
+    const room = await buildRoom(server.api);
+    fake.script.push({ kind: 'stream', tokens: TOKENS, delayMs: 25 });
+    const first = await sockets.connect(room.member);
+    const { generation } = await ask(room.owner, room.conversation.id);
+    await first.next('ai:stream:delta', (p) => (p as Delta).seq >= 5, 5_000);
+    const seen = deltas(first, generation.id);
+    const lastSeq = Math.max(...seen.map((d) => d.seq));
+    first.close();
+    await settle(200); // deltas flow on without us
+
+    const second = await sockets.connect(room.member);
+    const ack = await request(second.socket, 'generation:resume', {
+      generationId: generation.id,
+      afterSeq: lastSeq,
+    });
+    expect(ack).toMatchObject({ ok: true, data: { finished: false } });
+    await second.next(
+      'ai:stream:end',
+      (p) => (p as { generationId: string }).generationId === generation.id,
+      8_000,
+    );
+    const rest = deltas(second, generation.id);
+    const seqs = [...seen, ...rest].map((d) => d.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1)); // 1..n, each once
+    expect([...seen, ...rest].map((d) => d.delta).join('')).toBe(FULL);
+  });
+
+  it('over a socket, after the generation ended: the rest, and the end', async () => {
+    const room = await buildRoom(server.api);
+    fake.script.push({ kind: 'stream', tokens: TOKENS, delayMs: 2 });
+    const watcher = await sockets.connect(room.owner);
+    const { generation } = await ask(room.owner, room.conversation.id);
+    await watcher.next(
+      'ai:stream:end',
+      (p) => (p as { generationId: string }).generationId === generation.id,
+      8_000,
+    );
+
+    const all = deltas(watcher, generation.id);
+    expect(all.length).toBeGreaterThan(2);
+    const from = Math.floor(all.length / 2);
+
+    const late = await sockets.connect(room.member);
+    const ack = await request(late.socket, 'generation:resume', {
+      generationId: generation.id,
+      afterSeq: from,
+    });
+    expect(ack).toMatchObject({ ok: true, data: { finished: true } });
+    const rest = deltas(late, generation.id);
+    expect(rest.map((d) => d.seq)).toEqual(all.filter((d) => d.seq > from).map((d) => d.seq));
+    expect(rest.map((d) => d.delta).join('')).toBe(
+      all
+        .filter((d) => d.seq > from)
+        .map((d) => d.delta)
+        .join(''),
+    );
+    expect(late.of('ai:stream:end')).toHaveLength(1);
+  });
+
+  it('over SSE with Last-Event-ID: exactly the events after it, during and after the generation', async () => {
+    const room = await buildRoom(server.api);
+    fake.script.push({ kind: 'stream', tokens: TOKENS, delayMs: 15 });
+    const { generation } = await ask(room.owner, room.conversation.id);
+    const url = `${server.url}/api/chat/generations/${generation.id}/stream`;
+    const headers = { authorization: `Bearer ${room.member.accessToken}` };
+
+    // From the start, while it runs.
+    const whole = await readSse(await fetch(url, { headers }));
+    expect(whole[0]).toMatchObject({ id: 0, event: 'start' });
+    expect(whole.at(-1)).toMatchObject({ event: 'end', data: { status: 'SENT' } });
+    expect(whole.map((e) => e.id)).toEqual(whole.map((_, i) => i));
+    const text = whole
+      .filter((e) => e.event === 'delta')
+      .map((e) => e.data.delta)
+      .join('');
+    expect(text).toBe(FULL);
+
+    // Resumed after it ended, from event 7.
+    const resumed = await readSse(
+      await fetch(url, { headers: { ...headers, 'last-event-id': '7' } }),
+    );
+    expect(resumed[0]!.id).toBe(8);
+    expect(resumed.map((e) => e.id)).toEqual(whole.slice(8).map((e) => e.id));
+    expect(resumed.at(-1)!.event).toBe('end');
+  });
+
+  it('answers the send itself as SSE with Accept: text/event-stream', async () => {
+    const room = await buildRoom(server.api);
+    fake.script.push({ kind: 'stream', tokens: ['Hi', ' there'] });
+    const response = await fetch(
+      `${server.url}/api/chat/conversations/${room.conversation.id}/messages`,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${room.owner.accessToken}`,
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+        },
+        body: JSON.stringify({ content: 'hello' }),
+      },
+    );
+    expect(response.status).toBe(201);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(response.headers.get('x-generation-id')).toBeTruthy();
+    const events = await readSse(response);
+    expect(events[0]!.event).toBe('start');
+    expect(events.at(-1)).toMatchObject({ event: 'end', data: { status: 'SENT' } });
+    // The first token goes out at once, the rest coalesced: the text is what counts.
+    expect(
+      events
+        .filter((e) => e.event === 'delta')
+        .map((e) => e.data.delta)
+        .join(''),
+    ).toBe('Hi there');
+  });
+
+  it('refuses outsiders on both paths', async () => {
+    const room = await buildRoom(server.api);
+    const { generation } = await ask(room.owner, room.conversation.id);
+    const outsider = await server.api.post<Envelope<{ accessToken: string }>>(
+      '/api/auth/register',
+      {
+        email: `o${Date.now()}@example.test`,
+        password: 'password-123',
+      },
+    );
+    const token = outsider.body.data!.accessToken;
+    const sse = await fetch(`${server.url}/api/chat/generations/${generation.id}/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(sse.status).toBe(403);
+    const socket = await sockets.connect({ accessToken: token });
+    expect(
+      await request(socket.socket, 'generation:resume', {
+        generationId: generation.id,
+        afterSeq: -1,
+      }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'PERMISSION_DENIED' },
+    });
+    expect(socket.of('ai:stream:delta')).toEqual([]);
+  });
+});
+
+describe('branches', () => {
+  interface Stored extends MessageData {
+    role: string;
+    parentId: string | null;
+    status: string;
+  }
+  const list = async (user: RegisteredUser, conversationId: string, query = '') =>
+    (
+      await server.api.get<Envelope<{ messages: Stored[] }>>(
+        `/api/chat/conversations/${conversationId}/messages${query}`,
+        { token: user.accessToken },
+      )
+    ).body.data!.messages;
+
+  const waitDone = async (user: RegisteredUser, conversationId: string) => {
+    for (let i = 0; i < 100; i++) {
+      if ((await list(user, conversationId)).every((m) => m.status !== 'SENDING')) return;
+      await settle(30);
+    }
+  };
+
+  it('regenerate and edit-branch make siblings; ?branch=active follows the newest', async () => {
+    const room = await buildRoom(server.api);
+    const conversationId = room.conversation.id;
+    fake.fallback = { kind: 'stream', tokens: ['answer'] };
+    const first = await ask(room.member, conversationId, 'first question');
+    await waitDone(room.member, conversationId);
+    const second = await ask(room.member, conversationId, 'second question');
+    await waitDone(room.member, conversationId);
+
+    // The second user message continues the first answer: one chain.
+    const all = await list(room.member, conversationId);
+    expect(all.find((m) => m.id === second.message.id)!.parentId).toBe(first.generation.messageId);
+
+    // Regenerate the second answer: a sibling under the same question.
+    const regenerated = await server.api.post<
+      Envelope<{ generation: { id: string; messageId: string } }>
+    >(`/api/chat/messages/${second.generation.messageId}/regenerate`, undefined, {
+      token: room.owner.accessToken,
+    });
+    expect(regenerated.status).toBe(201);
+    await waitDone(room.member, conversationId);
+    const afterRegen = await list(room.member, conversationId);
+    const siblings = afterRegen.filter((m) => m.parentId === second.message.id);
+    expect(siblings.map((m) => m.id).sort()).toEqual(
+      [second.generation.messageId, regenerated.body.data!.generation.messageId].sort(),
+    );
+    expect(siblings.every((m) => m.role === 'ASSISTANT')).toBe(true);
+    let active = await list(room.member, conversationId, '?branch=active');
+    expect(active.map((m) => m.id)).toEqual([
+      first.message.id,
+      first.generation.messageId,
+      second.message.id,
+      regenerated.body.data!.generation.messageId,
+    ]);
+
+    // Edit-and-resend the first question: a new USER sibling at the root, and a new answer.
+    const edited = await server.api.post<
+      Envelope<{ message: Stored; generation: { messageId: string } }>
+    >(
+      `/api/chat/messages/${first.message.id}/edit-branch`,
+      { content: 'first question, better' },
+      { token: room.member.accessToken },
+    );
+    expect(edited.status).toBe(201);
+    expect(edited.body.data!.message).toMatchObject({
+      role: 'USER',
+      parentId: null,
+      content: 'first question, better',
+    });
+    await waitDone(room.member, conversationId);
+    active = await list(room.member, conversationId, '?branch=active');
+    expect(active.map((m) => m.id)).toEqual([
+      edited.body.data!.message.id,
+      edited.body.data!.generation.messageId,
+    ]);
+    // The old branch is still there in the full list.
+    const everything = await list(room.member, conversationId);
+    expect(everything.map((m) => m.id)).toEqual(
+      expect.arrayContaining([first.message.id, second.message.id]),
+    );
+
+    // Only the author may edit-and-resend; regenerate wants an AI answer.
+    expect(
+      (
+        await server.api.post(
+          `/api/chat/messages/${first.message.id}/edit-branch`,
+          { content: 'x' },
+          { token: room.owner.accessToken },
+        )
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await server.api.post(`/api/chat/messages/${first.message.id}/regenerate`, undefined, {
+          token: room.owner.accessToken,
+        })
+      ).status,
+    ).toBe(400);
+    fake.fallback = { kind: 'stream', tokens: ['Hello', ' there', '!'] };
+  });
+
+  it('sends AI context from the active branch only', async () => {
+    const room = await buildRoom(server.api);
+    fake.fallback = { kind: 'stream', tokens: ['ok'] };
+    const a = await ask(room.member, room.conversation.id, 'question A');
+    await waitDone(room.member, room.conversation.id);
+    await server.api.post(
+      `/api/chat/messages/${a.message.id}/edit-branch`,
+      { content: 'question B' },
+      { token: room.member.accessToken },
+    );
+    await waitDone(room.member, room.conversation.id);
+    await sendMessage(server.api, room.member, room.conversation.id, 'and then?');
+    await waitDone(room.member, room.conversation.id);
+    const sent = fake.requests.at(-1)!.body.messages.map((m) => m.content);
+    expect(sent).toContain('question B');
+    expect(sent).not.toContain('question A');
+    expect(sent.at(-1)).toBe('and then?');
+    fake.fallback = { kind: 'stream', tokens: ['Hello', ' there', '!'] };
+  });
+});

@@ -1,0 +1,268 @@
+// The real entry point as a user runs it: `npm start` on a fresh data directory, restarts,
+// signals and bad configuration. Each test spawns its own process on its own port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildUserInput, type AuthData } from '../factories.js';
+import { ApiClient, type Envelope } from '../support/api-client.js';
+import { startFakeOpenAi } from '../support/fake-openai.js';
+import { connectAs } from '../support/sockets.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+async function tempDataDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'parley-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A clean environment: none of the parent's database or secret settings leak in. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  return { ...env, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra };
+}
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Running {
+  const child = spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // 'close' waits until every process holding our pipes has gone: npm exits on a signal before
+  // the server it started has finished shutting down.
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
+  return { child, output: () => output, exited };
+}
+
+async function waitForHealth(url: string, running: Running, deadlineMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < deadlineMs) {
+    if (running.child.exitCode !== null)
+      throw new Error(`server exited early:\n${running.output()}`);
+    try {
+      const response = await fetch(`${url}/health`);
+      if (response.ok) return Date.now() - started;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no /health within ${deadlineMs} ms:\n${running.output()}`);
+}
+
+/** A port, a data directory and a clean environment for one server process. */
+interface Instance {
+  port: number;
+  url: string;
+  api: ApiClient;
+  env: NodeJS.ProcessEnv;
+}
+
+async function instance(extra: Record<string, string> = {}): Promise<Instance> {
+  const dataDir = await tempDataDir();
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = cleanEnv({ DATA_DIR: dataDir, PORT: String(port), ...extra });
+  return { port, url, api: new ApiClient(url), env };
+}
+
+async function startNode(target: Instance): Promise<Running> {
+  const running = run('node', ['dist/server.js'], target.env);
+  await waitForHealth(target.url, running, 15_000);
+  return running;
+}
+
+function stop(running: Running): Promise<number | null> {
+  running.child.kill('SIGTERM');
+  return running.exited;
+}
+
+describe('npm start on a fresh machine', () => {
+  it('serves /health within 10 s, and the account and its tokens survive a restart in DATA_DIR', async () => {
+    const target = await instance();
+    const first = run('npm', ['start', '--silent'], target.env);
+    const elapsed = await waitForHealth(target.url, first, 10_000);
+    expect(elapsed).toBeLessThan(10_000);
+
+    const input = buildUserInput();
+    const registered = await target.api.post<Envelope<AuthData>>('/api/auth/register', input);
+    expect(registered.status).toBe(201);
+
+    // npm passes the signal on and, once the server has exited, re-raises it on itself;
+    // the server's own clean exit shows in its log.
+    await stop(first);
+    expect(first.output()).toContain('Shutdown complete');
+
+    const second = await startNode(target);
+    const login = await target.api.post<Envelope<AuthData>>('/api/auth/login', {
+      email: input.email,
+      password: input.password,
+    });
+    expect(login.status).toBe(200);
+    expect(login.body.data!.user.id).toBe(registered.body.data!.user.id);
+    // The generated JWT secret was kept in DATA_DIR: a token from the first run still works.
+    const me = await target.api.get('/api/auth/me', { token: registered.body.data!.accessToken });
+    expect(me.status).toBe(200);
+    expect(await stop(second)).toBe(0);
+  }, 60_000);
+});
+
+describe('DATABASE_URL=memory://', () => {
+  it('runs on an in-memory PGlite that keeps nothing across restarts', async () => {
+    const target = await instance({ DATABASE_URL: 'memory://' });
+    const input = buildUserInput();
+
+    const first = await startNode(target);
+    expect(first.output()).toContain('database: pglite, memory');
+    expect((await target.api.post('/api/auth/register', input)).status).toBe(201);
+    expect(await stop(first)).toBe(0);
+
+    const second = await startNode(target);
+    const login = await target.api.post('/api/auth/login', {
+      email: input.email,
+      password: input.password,
+    });
+    expect(login.status).toBe(401);
+    expect(await stop(second)).toBe(0);
+  }, 60_000);
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM stops accepting connections, finishes the request in flight, then exits 0', async () => {
+    const target = await instance();
+    const { port, url } = target;
+    const server = await startNode(target);
+
+    // A request whose body is still arriving when the signal comes.
+    const body = JSON.stringify({ email: 'late@example.test', password: 'whatever-password' });
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let response = '';
+    socket.on('data', (chunk: Buffer) => (response += chunk.toString()));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(
+      `POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    expect(server.child.exitCode).toBeNull();
+
+    socket.write(body.slice(10));
+    await closed;
+    expect(response).toMatch(/^HTTP\/1\.1 401 /);
+    expect(response).toContain('"code":"UNAUTHORIZED"');
+    expect(await server.exited).toBe(0);
+    expect(server.output()).toContain('Shutdown complete');
+  }, 60_000);
+});
+
+describe('graceful shutdown with sockets connected', () => {
+  it('disconnects sockets and still exits 0', async () => {
+    const target = await instance();
+    const server = await startNode(target);
+    const user = await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput());
+    const socket = await connectAs(target.url, user.body.data!.accessToken);
+    const gone = new Promise((resolve) => socket.socket.once('disconnect', resolve));
+    server.child.kill('SIGTERM');
+    await gone;
+    expect(await server.exited).toBe(0);
+    expect(server.output()).toContain('Shutdown complete');
+  }, 60_000);
+});
+
+describe('a crash in the middle of an AI answer', () => {
+  it('leaves the answer FAILED after a restart, never SENDING', async () => {
+    const fake = await startFakeOpenAi();
+    try {
+      fake.fallback = {
+        kind: 'stream',
+        tokens: Array.from({ length: 500 }, (_, i) => ` w${i}`),
+        delayMs: 20,
+      };
+      const target = await instance({
+        AI_PROVIDER: 'openai',
+        OPENAI_BASE_URL: fake.baseURL,
+        OPENAI_API_KEY: 'sk-test',
+        AI_TITLES: 'false',
+      });
+      const first = await startNode(target);
+      const user = (
+        await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput())
+      ).body.data!;
+      const conversation = await target.api.post<Envelope<{ id: string }>>(
+        '/api/conversations',
+        {},
+        { token: user.accessToken },
+      );
+      const sent = await target.api.post<Envelope<{ generation: { messageId: string } }>>(
+        `/api/chat/conversations/${conversation.body.data!.id}/messages`,
+        { content: 'Write forever' },
+        { token: user.accessToken },
+      );
+      const answerId = sent.body.data!.generation.messageId;
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // mid-answer
+      first.child.kill('SIGKILL');
+      await first.exited;
+
+      const second = await startNode(target);
+      expect(second.output()).toMatch(/1 interrupted AI answer\(s\) marked FAILED/);
+      const page = await target.api.get<
+        Envelope<{ messages: Array<{ id: string; status: string; content: string }> }>
+      >(`/api/chat/conversations/${conversation.body.data!.id}/messages`, {
+        token: user.accessToken,
+      });
+      const answer = page.body.data!.messages.find((m) => m.id === answerId)!;
+      expect(answer.status).toBe('FAILED');
+      // What had been saved as it grew is still there.
+      expect(answer.content.length).toBeGreaterThan(0);
+      expect(await stop(second)).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
+});
+
+describe('bad configuration', () => {
+  it('PORT=abc stops with a message naming PORT', async () => {
+    const { env } = await instance({ PORT: 'abc' });
+    const running = run('node', ['dist/server.js'], env);
+    expect(await running.exited).toBe(1);
+    expect(running.output()).toMatch(/PORT: /);
+  });
+
+  it('NODE_ENV=production without JWT_SECRET refuses to start and says why', async () => {
+    const { env } = await instance({ NODE_ENV: 'production' });
+    const running = run('node', ['dist/server.js'], env);
+    expect(await running.exited).toBe(1);
+    expect(running.output()).toMatch(/JWT_SECRET: is required when NODE_ENV=production/);
+  });
+});

@@ -1,0 +1,75 @@
+// Two projects run the same API and integration tests: against PGlite always, and against the
+// PostgreSQL at TEST_DATABASE_URL when it answers (skipped with a notice when it does not).
+import pg from 'pg';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function postgresReachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1500 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export default defineConfig(async (): Promise<ViteUserConfig> => {
+  const withPostgres = await postgresReachable(postgresUrl);
+  const skipNotice =
+    `[parley] PostgreSQL at ${postgresUrl} is not reachable: the PostgreSQL-backed run was SKIPPED; ` +
+    'only the PGlite run executed. Start PostgreSQL or set TEST_DATABASE_URL to include it.\n';
+  // Vitest evaluates this file more than once; say it once at the start and once at the end.
+  if (!withPostgres && !process.env.PARLEY_SKIP_NOTICE_SHOWN) {
+    process.env.PARLEY_SKIP_NOTICE_SHOWN = '1';
+    process.stderr.write(`\n${skipNotice}\n`);
+  }
+  const skipReporter = { onTestRunEnd: () => void process.stderr.write(`\n${skipNotice}`) };
+  const databaseTests = ['test/api/**/*.test.ts', 'test/integration/**/*.test.ts'];
+  return {
+    test: {
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      pool: 'forks',
+      maxWorkers: 3,
+      reporters: ['default', 'json', ...(withPostgres ? [] : [skipReporter])],
+      outputFile: { json: 'reports/vitest.json' },
+      env: { TEST_DATABASE_URL: postgresUrl },
+      projects: [
+        {
+          extends: true as const,
+          test: {
+            name: 'pglite',
+            include: [...databaseTests, 'test/unit/**/*.test.ts'],
+            globalSetup: ['test/support/global-pglite.ts'],
+          },
+        },
+        {
+          // Real server processes, timed (`npm start` within 10 s): run last, on a quiet machine.
+          extends: true as const,
+          test: {
+            name: 'process',
+            include: ['test/cli/**/*.test.ts'],
+            sequence: { groupOrder: 1 },
+          },
+        },
+        ...(withPostgres
+          ? [
+              {
+                extends: true as const,
+                test: {
+                  name: 'postgres',
+                  include: databaseTests,
+                  globalSetup: ['test/support/global-postgres.ts'],
+                },
+              },
+            ]
+          : []),
+      ],
+    },
+  };
+});
