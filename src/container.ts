@@ -146,7 +146,9 @@ export function createContainer(
   );
 
   const provider =
-    options.provider === undefined ? createProvider(config) : (options.provider ?? undefined);
+    options.provider === undefined
+      ? createProvider(config, (level, message) => logger[level](message))
+      : (options.provider ?? undefined);
   const generationLog = new MemoryGenerationLog();
   const generations = new GenerationService({
     provider,

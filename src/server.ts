@@ -40,8 +40,10 @@ async function main(): Promise<void> {
     server.listen(config.PORT, config.HOST, resolve);
   });
   const where = target.kind === 'pglite' ? (target.dataDir ?? 'memory') : 'PostgreSQL';
+  const { provider } = container;
+  const ai = provider ? `${provider.name}, ${provider.defaultModel()}` : 'off';
   logger.info(
-    `Parley listening on http://${config.HOST}:${config.PORT} (database: ${target.kind}, ${where}; ready in ${Date.now() - started} ms)`,
+    `Parley listening on http://${config.HOST}:${config.PORT} (database: ${target.kind}, ${where}; AI: ${ai}; ready in ${Date.now() - started} ms)`,
   );
   installShutdown(server, gateway, container);
 }

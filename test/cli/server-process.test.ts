@@ -34,10 +34,23 @@ async function tempDataDir(): Promise<string> {
   return dir;
 }
 
+/**
+ * Where node-llama-cpp resolves `hf:` model URIs: a name that never resolves (RFC 2606), so the
+ * default model's download fails as it does on a machine without network, and no test ever
+ * pulls 400 MB.
+ */
+const OFFLINE_HF_ENDPOINT = 'https://huggingface.parley.invalid/';
+
 /** A clean environment: none of the parent's database or secret settings leak in. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-  return { ...env, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extra };
+  return {
+    ...env,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    HF_ENDPOINT: OFFLINE_HF_ENDPOINT,
+    ...extra,
+  };
 }
 
 interface Running {
@@ -248,6 +261,58 @@ describe('a crash in the middle of an AI answer', () => {
     } finally {
       await fake.close();
     }
+  }, 60_000);
+});
+
+describe('no AI_MODEL_PATH and no network', () => {
+  it('still serves; /ready names the model as unavailable and a send gets an ai:error saying how to configure one', async () => {
+    const target = await instance(); // AI_PROVIDER defaults to local; the default model is fetched
+    const server = await startNode(target);
+
+    let ready = await fetch(`${target.url}/ready`);
+    for (let tries = 0; ready.status !== 503 && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ready = await fetch(`${target.url}/ready`);
+    }
+    expect(ready.status).toBe(503);
+    const readiness = JSON.stringify(await ready.json());
+    expect(readiness).toContain('model (local)');
+    expect(readiness).toMatch(/local AI model is unavailable/);
+    expect(readiness).toContain('Qwen2.5-0.5B-Instruct');
+    expect(server.output()).toMatch(/local AI model is unavailable/);
+
+    const user = (await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput()))
+      .body.data!;
+    const conversation = await target.api.post<Envelope<{ id: string }>>(
+      '/api/conversations',
+      {},
+      { token: user.accessToken },
+    );
+    const socket = await connectAs(target.url, user.accessToken);
+    try {
+      const sent = await target.api.post<
+        Envelope<{ message: { status: string }; generation: { id: string; messageId: string } }>
+      >(
+        `/api/chat/conversations/${conversation.body.data!.id}/messages`,
+        { content: 'Hello?' },
+        { token: user.accessToken },
+      );
+      // The user's message itself is kept; only the answer fails.
+      expect(sent.status).toBe(201);
+      expect(sent.body.data!.message.status).toBe('SENT');
+      const error = (await socket.next('ai:error', undefined, 10_000)) as {
+        generationId: string;
+        error: string;
+      };
+      expect(error.generationId).toBe(sent.body.data!.generation.id);
+      expect(error.error).toMatch(/Set AI_MODEL_PATH to a GGUF file/);
+      expect(error.error).toMatch(/OPENAI_BASE_URL/);
+      // The server is still there and answers the next request.
+      expect((await fetch(`${target.url}/health`)).status).toBe(200);
+    } finally {
+      socket.socket.disconnect();
+    }
+    expect(await stop(server)).toBe(0);
   }, 60_000);
 });
 

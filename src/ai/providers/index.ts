@@ -5,7 +5,10 @@ import type { AiProvider } from '../provider.js';
 import { LocalProvider } from './local.provider.js';
 import { OpenAiProvider } from './openai.provider.js';
 
-export function createProvider(config: Config): AiProvider | undefined {
+export function createProvider(
+  config: Config,
+  report?: (level: 'info' | 'warn', message: string) => void,
+): AiProvider | undefined {
   if (config.AI_PROVIDER === 'none') return undefined;
   if (config.AI_PROVIDER === 'openai') {
     return new OpenAiProvider({
@@ -23,6 +26,8 @@ export function createProvider(config: Config): AiProvider | undefined {
     threads: config.AI_LOCAL_THREADS,
     parallel: config.AI_LOCAL_PARALLEL,
     maxContextSize: config.AI_LOCAL_CONTEXT,
+    showDownloadProgress: process.stdout.isTTY === true,
+    ...(report ? { report } : {}),
   });
   local.preload();
   return local;

@@ -22,8 +22,10 @@ export interface LocalProviderOptions {
   parallel: number;
   /** Largest context to allocate (the model's training size when smaller). */
   maxContextSize: number;
-  /** Shows download progress on the terminal. */
-  onDownloadProgress?: (downloaded: number, total: number) => void;
+  /** Draws node-llama-cpp's progress bar on the terminal while the default model downloads. */
+  showDownloadProgress: boolean;
+  /** Where the provider reports a download starting and the model failing to load. */
+  report?: (level: 'info' | 'warn', message: string) => void;
 }
 
 /** A small multilingual instruct model (Qwen 2.5, 0.5B, 4-bit, ~400 MB). */
@@ -39,7 +41,10 @@ interface Loaded {
 export class LocalProvider implements AiProvider {
   readonly name = 'local';
   private loading: Promise<Loaded> | undefined;
+  private loaded: Loaded | undefined;
   private failure: Error | undefined;
+  /** Percent of the default model downloaded, while a download runs. */
+  private downloadPercent: number | undefined;
   private readonly slots: Semaphore;
   private readonly free: LlamaContextSequence[] = [];
 
@@ -47,9 +52,12 @@ export class LocalProvider implements AiProvider {
     this.slots = createSemaphore(options.parallel);
   }
 
-  /** Starts loading now (a configured file is cheap to load; the default download waits for use). */
+  /**
+   * Starts loading now: a configured file, or the default model, downloaded on the first start
+   * (so it is there when the first question comes, and /ready can say how far along it is).
+   */
   preload(): void {
-    if (this.options.modelPath) void this.load().catch(() => undefined);
+    void this.load().catch(() => undefined);
   }
 
   defaultModel(): string {
@@ -119,8 +127,11 @@ export class LocalProvider implements AiProvider {
   }
 
   async check(): Promise<void> {
+    if (this.loaded) return;
     if (this.failure) throw this.failure;
-    if (this.loading) await this.loading;
+    if (this.downloadPercent !== undefined)
+      throw new Error(`downloading ${DEFAULT_MODEL} (${this.downloadPercent}%)`);
+    await this.load();
   }
 
   async close(): Promise<void> {
@@ -132,15 +143,20 @@ export class LocalProvider implements AiProvider {
   }
 
   private load(): Promise<Loaded> {
-    this.loading ??= this.open().catch((error: unknown) => {
-      this.failure = new ProviderError(
-        `The local AI model is unavailable (${error instanceof Error ? error.message : String(error)}). ` +
-          'Set AI_MODEL_PATH to a GGUF file, or OPENAI_BASE_URL / OPENAI_API_KEY for a server.',
-        'unavailable',
-      );
-      this.loading = undefined; // a later use may try again (the network may be back)
-      throw this.failure;
-    });
+    this.loading ??= this.open().then(
+      (loaded) => (this.loaded = loaded),
+      (error: unknown) => {
+        this.failure = new ProviderError(
+          `The local AI model is unavailable (${error instanceof Error ? error.message : String(error)}). ` +
+            'Set AI_MODEL_PATH to a GGUF file, or OPENAI_BASE_URL / OPENAI_API_KEY for a server.',
+          'unavailable',
+        );
+        this.options.report?.('warn', this.failure.message);
+        this.loading = undefined; // a later use may try again (the network may be back)
+        this.downloadPercent = undefined;
+        throw this.failure;
+      },
+    );
     return this.loading;
   }
 
@@ -150,19 +166,17 @@ export class LocalProvider implements AiProvider {
       this.options.modelPath ??
       (await resolveModelFile(DEFAULT_MODEL, {
         directory: this.options.modelsDir,
-        cli: !this.options.onDownloadProgress,
-        ...(this.options.onDownloadProgress
-          ? {
-              onProgress: ({
-                downloadedSize,
-                totalSize,
-              }: {
-                downloadedSize: number;
-                totalSize: number;
-              }) => this.options.onDownloadProgress?.(downloadedSize, totalSize),
-            }
-          : {}),
+        cli: this.options.showDownloadProgress,
+        onProgress: ({ downloadedSize, totalSize }) => {
+          if (this.downloadPercent === undefined)
+            this.options.report?.(
+              'info',
+              `Downloading ${DEFAULT_MODEL} into ${this.options.modelsDir}`,
+            );
+          this.downloadPercent = totalSize > 0 ? Math.floor((downloadedSize / totalSize) * 100) : 0;
+        },
       }));
+    this.downloadPercent = undefined;
     // CPU only, never a source build (that would need a toolchain and the network).
     const llama = await getLlama({
       gpu: false,
