@@ -54,6 +54,7 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
           test: {
             name: 'process',
             include: ['test/cli/**/*.test.ts'],
+            globalSetup: ['test/support/global-build.ts'],
             sequence: { groupOrder: 1 },
           },
         },
