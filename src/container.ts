@@ -158,7 +158,6 @@ export function createContainer(
     log: generationLog,
     stops: new MemoryStopSignals(),
     events,
-    views,
     metrics,
     logger,
     maxOutputTokens: config.AI_MAX_OUTPUT_TOKENS,

@@ -6,6 +6,7 @@ import { createApp } from '../../src/app.js';
 import { parseEnv } from '../../src/config/env.js';
 import { createContainer, type Container } from '../../src/container.js';
 import type { Database } from '../../src/db/client.js';
+import { createRealtimeGateway } from '../../src/realtime/gateway.js';
 
 export interface BenchServer {
   url: string;
@@ -22,6 +23,7 @@ export interface BenchServer {
 export async function startBenchServer(
   database: Database,
   env: Record<string, string> = {},
+  options: { realtime?: boolean } = {},
 ): Promise<BenchServer> {
   const parsed = parseEnv({
     LOG_LEVEL: 'error',
@@ -33,6 +35,7 @@ export async function startBenchServer(
   });
   const container = createContainer({ ...parsed, JWT_SECRET: parsed.JWT_SECRET! }, database);
   const server = createServer(createApp(container));
+  const gateway = options.realtime ? createRealtimeGateway(server, container) : undefined;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -50,6 +53,7 @@ export async function startBenchServer(
       return { status: response.status, body: (await response.json()) as T };
     },
     close: async () => {
+      await gateway?.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },

@@ -1,9 +1,9 @@
-// Streams one answer from a provider into the generation log: a start event, deltas coalesced
+// Streams one answer from a provider's chunks into the generation log: a start event, deltas coalesced
 // to at most one per ~30 ms (each carrying only new text), then end or error, with a gap-free
 // seq. It knows nothing of the database: progress and the first token are reported through
 // callbacks.
 import type { GenerationLog } from './generation-log.js';
-import { ProviderError, type AiProvider, type GenerationRequest, type Usage } from './provider.js';
+import { ProviderError, type StreamChunk, type Usage } from './provider.js';
 
 export const COALESCE_MS = 30;
 
@@ -27,17 +27,15 @@ export interface RunHooks {
   progressEveryMs?: number;
 }
 
-/** Publishes the start event; the caller then builds the request and calls `streamAnswer`. */
+/** Publishes the start event; the caller then reads the provider's stream with `streamAnswer`. */
 export function publishStart(log: GenerationLog, id: RunIdentity): void {
   log.publish({ type: 'start', seq: 0, ...id });
 }
 
 export async function streamAnswer(
-  provider: AiProvider,
+  chunks: AsyncIterable<StreamChunk>,
   log: GenerationLog,
   id: RunIdentity,
-  request: GenerationRequest,
-  signal: AbortSignal,
   hooks: RunHooks = {},
 ): Promise<RunResult> {
   let seq = 0;
@@ -65,7 +63,7 @@ export async function streamAnswer(
     }
   };
   try {
-    for await (const chunk of provider.stream(request, signal)) {
+    for await (const chunk of chunks) {
       if (chunk.type === 'delta') {
         if (!content) hooks.onFirstToken?.();
         content += chunk.text;

@@ -24,7 +24,9 @@ export class GenerationRepository {
   constructor(private readonly db: Db) {}
 
   /** The empty assistant message (SENDING) and its generation (RUNNING), in one transaction. */
+  /** The answer (SENDING) and its generation row; `id` is the generation's, chosen by the caller. */
   async start(values: {
+    id: string;
     conversationId: string;
     userMessageId: string;
     requestedBy: string | null;

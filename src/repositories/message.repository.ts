@@ -231,22 +231,27 @@ export class MessageRepository {
    * (at most `limit`, the newest kept).
    */
   async branch(messageId: string, limit = 500): Promise<Message[]> {
-    const rows = await this.db.execute(sql`
-      with recursive branch(id, parent_id, depth) as (
-        select id, parent_id, 0 from ${messages} where id = ${messageId}
-        union all
-        select m.id, m.parent_id, b.depth + 1 from ${messages} m join branch b on m.id = b.parent_id
-        where b.depth < ${limit}
-      )
-      select id from branch order by depth desc`);
-    const ids = (rows as { rows: Array<{ id: string }> }).rows.map((r) => r.id);
-    if (ids.length === 0) return [];
+    // One statement (the answer's request waits on it): the ancestors' ids from a recursive
+    // walk, their rows in the same query; the order is rebuilt from the parent links below.
     const found = await this.db
       .select(messageColumns)
       .from(messages)
-      .where(sql`${messages.id} = any(${sql.param(ids)}::text[])`);
+      .where(
+        sql`${messages.id} in (
+          with recursive branch(id, parent_id, depth) as (
+            select id, parent_id, 0 from ${messages} where id = ${messageId}
+            union all
+            select m.id, m.parent_id, b.depth + 1 from ${messages} m join branch b on m.id = b.parent_id
+            where b.depth < ${limit - 1}
+          )
+          select id from branch)`,
+      );
     const byId = new Map(found.map((m) => [m.id, m]));
-    return ids.flatMap((id) => byId.get(id) ?? []);
+    const newestFirst: Message[] = [];
+    for (let m = byId.get(messageId); m; m = m.parentId ? byId.get(m.parentId) : undefined) {
+      newestFirst.push(m);
+    }
+    return newestFirst.reverse();
   }
 
   /** The newest message of a conversation: the leaf of its active branch. */

@@ -1,22 +1,29 @@
 // AI answers (SPEC §7): start one for a user message, run it in the background into the
 // generation log, finish or fail it in the database, stop it for any participant, and title a
 // new conversation after its first exchange.
-import { fitContext, toChat } from '../ai/context.js';
+import { readEagerly } from '../ai/chunk-queue.js';
+import { fitContext, toChat, type FittedContext } from '../ai/context.js';
 import type { GenerationListener, GenerationLog } from '../ai/generation-log.js';
 import { publishStart, RunFailure, streamAnswer, terminalSeq } from '../ai/generation-runner.js';
-import { ProviderError, type AiProvider } from '../ai/provider.js';
+import {
+  ProviderError,
+  type AiProvider,
+  type GenerationRequest,
+  type StreamChunk,
+} from '../ai/provider.js';
 import type { StopSignals } from '../ai/stop-signals.js';
-import type { ConversationSettings, Generation } from '../db/schema.js';
+import type { ConversationSettings, Generation, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { GenerationRepository } from '../repositories/generation.repository.js';
 import type { MessageRepository } from '../repositories/message.repository.js';
+import { createId } from '../utils/ids.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import { requireRole } from './access.js';
 import type { Principal } from './session.service.js';
-import type { MessageViews } from './views.js';
+import { toMessageView } from './views.js';
 
 export interface GenerationRef {
   id: string;
@@ -37,7 +44,6 @@ export class GenerationService {
       log: GenerationLog;
       stops: StopSignals;
       events: EventBus;
-      views: MessageViews;
       metrics: Metrics;
       logger: Logger;
       maxOutputTokens: number;
@@ -58,23 +64,56 @@ export class GenerationService {
   ): Promise<GenerationRef | undefined> {
     const { provider } = this.deps;
     if (!provider || settings?.aiEnabled === false) return undefined;
-    const { generation, message } = await this.deps.generations.start({
-      conversationId,
-      userMessageId,
-      requestedBy,
-      provider: provider.name,
-      model: settings?.model ?? provider.defaultModel(),
-    });
+    const generationId = createId();
+    const model = settings?.model ?? provider.defaultModel();
+    const stop = this.deps.stops.register(generationId);
+    // The request goes upstream before the answer's rows are written: an upstream takes tens of
+    // milliseconds to its first token, and the writes fit into that wait instead of adding to
+    // the time to first token (bench/ttft.ts). Only the branch is read first (the database
+    // serves one statement at a time on PGlite); the model's window and the fitting, which wait
+    // for a local model to load, do not hold up the rows. Failures surface where `run` awaits.
+    const branch = await this.deps.messages.branch(userMessageId).then(
+      (rows) => ({ rows }),
+      (error: unknown) => ({ error }),
+    );
+    const upstream = this.request(provider, model, settings ?? {}, branch).then(
+      ({ request, fitted, question }) => ({
+        fitted,
+        question,
+        chunks: readEagerly(provider.stream(request, stop.signal)),
+      }),
+    );
+    upstream.catch(() => undefined);
+    // One turn of the event loop lets the HTTP client put the request on the wire before the
+    // writes below (PGlite runs them on this thread).
+    await new Promise((resolve) => setImmediate(resolve));
+    let started: Awaited<ReturnType<GenerationRepository['start']>>;
+    try {
+      started = await this.deps.generations.start({
+        id: generationId,
+        conversationId,
+        userMessageId,
+        requestedBy,
+        provider: provider.name,
+        model,
+      });
+    } catch (error) {
+      this.deps.stops.stop(generationId); // closes the upstream request already sent
+      stop.release();
+      throw error;
+    }
+    const { generation, message } = started;
+    // A new answer has no author, reactions or files: its view needs no queries.
     this.deps.events.publish('message.created', {
       conversationId,
-      message: await this.deps.views.one(message),
+      message: toMessageView(message, undefined),
     });
     publishStart(this.deps.log, {
       generationId: generation.id,
       messageId: message.id,
       conversationId,
     });
-    const run = this.run(provider, generation, settings ?? {}).finally(() =>
+    const run = this.run(provider, generation, upstream, stop).finally(() =>
       this.running.delete(run),
     );
     this.running.add(run);
@@ -136,54 +175,69 @@ export class GenerationService {
 
   private readonly runningIds = new Set<string>();
 
-  private async run(provider: AiProvider, generation: Generation, settings: ConversationSettings) {
+  /** The request for an answer to `userMessageId`: its branch, fitted into the model's window. */
+  private async request(
+    provider: AiProvider,
+    model: string,
+    settings: ConversationSettings,
+    loaded: { rows: Message[] } | { error: unknown },
+  ): Promise<{ request: GenerationRequest; fitted: FittedContext; question: string | undefined }> {
+    if ('error' in loaded) throw loaded.error;
+    const branch = loaded.rows;
+    const { contextWindow } = await provider.capabilities(model);
+    const fitted = await fitContext({
+      provider,
+      model,
+      contextWindow,
+      systemPrompt: settings.systemPrompt,
+      history: toChat(branch),
+      maxOutputTokens: settings.maxOutputTokens ?? this.deps.maxOutputTokens,
+    });
+    return {
+      request: {
+        messages: fitted.messages,
+        model,
+        temperature: settings.temperature,
+        maxOutputTokens: fitted.maxOutputTokens,
+      },
+      fitted,
+      question: branch.at(-1)?.content,
+    };
+  }
+
+  private async run(
+    provider: AiProvider,
+    generation: Generation,
+    upstream: Promise<{
+      fitted: FittedContext;
+      question: string | undefined;
+      chunks: AsyncIterable<StreamChunk>;
+    }>,
+    { release }: { release: () => void },
+  ) {
     const { log, metrics, generations } = this.deps;
     const ids = {
       generationId: generation.id,
       messageId: generation.messageId,
       conversationId: generation.conversationId,
     };
-    const { signal, release } = this.deps.stops.register(generation.id);
     this.runningIds.add(generation.id);
     metrics.activeGenerations.inc();
     const startedAt = Date.now();
     try {
-      const { contextWindow } = await provider.capabilities(generation.model);
-      const branch = generation.userMessageId
-        ? await this.deps.messages.branch(generation.userMessageId)
-        : [];
-      const fitted = await fitContext({
-        provider,
-        model: generation.model,
-        contextWindow,
-        systemPrompt: settings.systemPrompt,
-        history: toChat(branch),
-        maxOutputTokens: settings.maxOutputTokens ?? this.deps.maxOutputTokens,
+      const { fitted, question, chunks } = await upstream;
+      const result = await streamAnswer(chunks, log, ids, {
+        onFirstToken: () => {
+          metrics.timeToFirstToken.observe(
+            { provider: provider.name },
+            (Date.now() - startedAt) / 1000,
+          );
+          void generations.markFirstToken(generation.id, new Date()).catch(() => undefined);
+        },
+        onProgress: (content) =>
+          void generations.saveProgress(generation.messageId, content).catch(() => undefined),
       });
-      const result = await streamAnswer(
-        provider,
-        log,
-        ids,
-        {
-          messages: fitted.messages,
-          model: generation.model,
-          temperature: settings.temperature,
-          maxOutputTokens: fitted.maxOutputTokens,
-        },
-        signal,
-        {
-          onFirstToken: () => {
-            metrics.timeToFirstToken.observe(
-              { provider: provider.name },
-              (Date.now() - startedAt) / 1000,
-            );
-            void generations.markFirstToken(generation.id, new Date()).catch(() => undefined);
-          },
-          onProgress: (content) =>
-            void generations.saveProgress(generation.messageId, content).catch(() => undefined),
-        },
-      );
-      const message = await generations.finish(generation, {
+      await generations.finish(generation, {
         ...result,
         model: generation.model,
         // What the answer saw: the oldest messages are the ones left out when the window is full.
@@ -204,17 +258,15 @@ export class GenerationService {
         usage: result.usage,
         model: generation.model,
       });
-      this.deps.events.publish('message.updated', {
-        conversationId: generation.conversationId,
-        message: await this.deps.views.one(message),
-      });
+      // No message:updated: the participants have the text from the deltas, and ai:stream:end
+      // carries what else changed. Sending the whole answer again would double its bytes.
       metrics.generations.inc({
         provider: provider.name,
         status: result.stopped ? 'stopped' : 'completed',
       });
       metrics.tokensOut.inc({ provider: provider.name }, result.usage.completionTokens);
       if (this.deps.titles && !result.stopped)
-        await this.titleIfNew(provider, generation, branch.at(-1)?.content, result.content);
+        await this.titleIfNew(provider, generation, question, result.content);
     } catch (error) {
       await this.failed(provider, generation, ids, error);
     } finally {
@@ -239,12 +291,10 @@ export class GenerationService {
         ...describeError(reason),
       });
     const text = known ? reason.message : 'The AI answer failed; try again';
-    const message = await this.deps.generations
-      .fail(generation, partial, text)
-      .catch((e: unknown) => {
-        this.deps.logger.error('Could not record a failed generation', describeError(e));
-        return undefined;
-      });
+    await this.deps.generations.fail(generation, partial, text).catch((e: unknown) => {
+      this.deps.logger.error('Could not record a failed generation', describeError(e));
+      return undefined;
+    });
     this.deps.log.publish({
       type: 'error',
       seq: terminalSeq(this.deps.log, generation.id),
@@ -253,12 +303,6 @@ export class GenerationService {
       error: text,
       code: known ? reason.kind : 'internal',
     });
-    if (message) {
-      this.deps.events.publish('message.updated', {
-        conversationId: generation.conversationId,
-        message: await this.deps.views.one(message),
-      });
-    }
     this.deps.metrics.generations.inc({ provider: provider.name, status: 'failed' });
   }
 

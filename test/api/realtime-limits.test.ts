@@ -181,6 +181,8 @@ describe('junk on the socket', () => {
     expect(
       await request(attackerSocket.socket, 'typing:start', { conversationId: conversation.id }),
     ).toMatchObject({ ok: true });
+    // The other participant hears it (their frame and the ack travel on different connections).
+    await victimSocket.next('typing:start', undefined, 2_000);
     expect(victimSocket.of('typing:start')).toHaveLength(1);
   });
 

@@ -28,6 +28,9 @@ export interface RecordedRequest {
   /** True when the client closed the connection before the answer was complete. */
   clientHungUp: boolean;
   completed: boolean;
+  /** When the request arrived and its first token was written (ms since the epoch, sub-ms). */
+  receivedAt: number;
+  firstTokenAt?: number;
 }
 
 export interface FakeOpenAi {
@@ -41,6 +44,9 @@ export interface FakeOpenAi {
 
 const chunk = (delta: object, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+
+/** A clock two processes on one machine share (benchmarks compare across processes). */
+const clock = () => performance.timeOrigin + performance.now();
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,6 +71,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       body: JSON.parse(raw) as RecordedRequest['body'],
       clientHungUp: false,
       completed: false,
+      receivedAt: clock(),
     };
     fake.requests.push(record);
     res.on('close', () => {
@@ -100,6 +107,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       first = false;
       if (res.destroyed || record.clientHungUp) return;
       res.write(chunk({ content: token }));
+      record.firstTokenAt ??= clock();
     }
     if (behaviour.kind === 'fail-midway') {
       // The connection breaks off mid-answer, as an overloaded upstream's does (after the tokens

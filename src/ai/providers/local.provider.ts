@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
 import { createSemaphore, type Semaphore } from '../../utils/semaphore.js';
+import { ChunkQueue } from '../chunk-queue.js';
 import {
   ProviderError,
   type AiProvider,
@@ -76,11 +77,14 @@ export class LocalProvider implements AiProvider {
 
   async *stream(request: GenerationRequest, signal: AbortSignal): AsyncIterable<StreamChunk> {
     const loaded = await this.load();
-    const queue = new ChunkQueue();
+    const queue = new ChunkQueue<StreamChunk>();
+    const end = (last: StreamChunk) => {
+      queue.push(last);
+      queue.close();
+    };
     // Waits for a free sequence: at most `parallel` generations evaluate at once.
     const run = this.slots.run(async () => {
-      if (signal.aborted)
-        return queue.end({ type: 'done', usage: zeroUsage(), finishReason: 'stopped' });
+      if (signal.aborted) return end({ type: 'done', usage: zeroUsage(), finishReason: 'stopped' });
       const sequence = this.free.pop() ?? loaded.context.getSequence();
       const { LlamaChatSession } = await import('node-llama-cpp');
       const session = new LlamaChatSession({
@@ -101,7 +105,7 @@ export class LocalProvider implements AiProvider {
           onToken: (tokens) => (completionTokens += tokens.length),
         });
         const promptTokens = Math.max(0, sequence.contextTokens.length - completionTokens);
-        queue.end({
+        end({
           type: 'done',
           usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
           finishReason: signal.aborted
@@ -120,7 +124,7 @@ export class LocalProvider implements AiProvider {
     // with the AbortError: a stop, not a failure.
     run.catch((error: unknown) =>
       signal.aborted
-        ? queue.end({ type: 'done', usage: zeroUsage(), finishReason: 'stopped' })
+        ? end({ type: 'done', usage: zeroUsage(), finishReason: 'stopped' })
         : queue.fail(error),
     );
     yield* queue;
@@ -202,43 +206,3 @@ function toHistoryItem(message: ChatMessage) {
 }
 
 const zeroUsage = () => ({ promptTokens: 0, completionTokens: 0, totalTokens: 0 });
-
-/** Bridges callbacks (node-llama-cpp's onTextChunk) to an async iterator. */
-class ChunkQueue implements AsyncIterable<StreamChunk> {
-  private readonly items: StreamChunk[] = [];
-  private wake: (() => void) | undefined;
-  private finished = false;
-  private error: unknown;
-
-  push(chunk: StreamChunk) {
-    this.items.push(chunk);
-    this.wake?.();
-  }
-
-  end(last: StreamChunk) {
-    this.push(last);
-    this.finished = true;
-    this.wake?.();
-  }
-
-  fail(error: unknown) {
-    this.error = error;
-    this.finished = true;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator]() {
-    for (;;) {
-      const next = this.items.shift();
-      if (next) {
-        yield next;
-        continue;
-      }
-      if (this.error)
-        throw this.error instanceof Error ? this.error : new Error('local model failed');
-      if (this.finished) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
-  }
-}
