@@ -133,6 +133,24 @@ const layers = [
     ],
   },
   {
+    // Providers and the generation runner: text in, text out. Rows, SQL, HTTP and sockets stay
+    // in the services and entry points that call them, so another provider is one file.
+    files: ['src/ai/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noHttp,
+      noEntryPoints,
+      forbid(
+        'src/ai knows nothing of the database or the services that use it.',
+        '**/repositories/*',
+        '**/services/*',
+        '**/realtime/*',
+        '**/infra/*',
+      ),
+      forbidValues('src/ai does not touch the database; row types are fine.', '**/db/*'),
+    ],
+  },
+  {
     files: ['src/openapi/**'],
     patterns: [
       drizzleOnlyInData,

@@ -20,6 +20,7 @@ const databaseUrl = process.env.BENCH_DATABASE_URL;
 
 // Production defaults for everything that matters here (argon2 cost included).
 const env = parseEnv({
+  AI_PROVIDER: 'none',
   LOG_LEVEL: 'error',
   JWT_SECRET: 'bench-secret-bench-secret-bench-secret-42',
   LOGIN_MAX_FAILURES_PER_IP: '1000000',

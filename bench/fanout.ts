@@ -33,6 +33,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // The server, in this process.
 const env = parseEnv({
   LOG_LEVEL: 'error',
+  AI_PROVIDER: 'none', // these benchmarks measure messages, not answers
   JWT_SECRET: 'bench-secret-bench-secret-bench-secret-42',
   JWT_ACCESS_TTL: '1h',
   REGISTER_MAX_PER_IP: '1000000',

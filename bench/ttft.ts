@@ -16,7 +16,6 @@
 // 3. 50 answers at once (1,000 tokens each, 50 clients): event-loop delay p99 of this process,
 //    which holds the server and the 50 clients. Target: < 30 ms.
 import { fork } from 'node:child_process';
-import { deflateRawSync } from 'node:zlib';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createServer as createTcpServer, connect, type AddressInfo } from 'node:net';
 import { io, type Socket } from 'socket.io-client';
@@ -39,8 +38,7 @@ function percentile(values: number[], p: number): number {
 
 /**
  * English-like tokens, about 5 bytes each as OpenAI's tokenizers cut English prose: words drawn
- * by a seeded generator from a few hundred, so the text does not repeat itself and compresses
- * about as well as prose does (its deflated size is reported beside the socket's bytes).
+ * by a seeded generator from a few hundred, so the text does not repeat itself.
  */
 const VOCABULARY = (
   'the of and to in is that it for as with was on be by this are from or at an not have which ' +
@@ -138,13 +136,8 @@ const proxy = createTcpServer((client) => {
 await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
-async function connectClient(url: string, token: string, compression = true): Promise<Socket> {
-  const socket = io(url, {
-    auth: { token, seedEvents: false },
-    transports: ['websocket'],
-    // false: the client does not offer permessage-deflate (browsers and socket.io-client do).
-    ...(compression ? {} : { perMessageDeflate: false as unknown as { threshold: number } }),
-  });
+async function connectClient(url: string, token: string): Promise<Socket> {
+  const socket = io(url, { auth: { token, seedEvents: false }, transports: ['websocket'] });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
@@ -200,25 +193,18 @@ for (let round = 0; round < ROUNDS + 5; round++) {
   added.push(answer.firstDeltaAt - answer.sentAt - own);
 }
 
-// 2. Bytes on the socket for one 2,000-token answer, with and without WebSocket compression.
+// 2. Bytes on the socket for one 2,000-token answer.
 await askUpstream({ type: 'behaviour', behaviour: streamOf(2_000) });
 const expectedText = answerTokens(2_000).join('');
-async function countAnswerBytes(compression: boolean) {
-  const client = await connectClient(proxyUrl, owner.token, compression);
-  await pause(200);
-  const before = bytesToClient;
-  const answer = await askForAnswer(client, owner.conversationId, 'Tell me a long story');
-  await pause(300); // anything the server still sends for this answer
-  client.disconnect();
-  if (answer.text !== expectedText) throw new Error('the deltas joined are not the answer');
-  return { bytes: bytesToClient - before, deltas: answer.deltas };
-}
-const compressed = await countAnswerBytes(true);
-const uncompressed = await countAnswerBytes(false);
-const socketBytes = compressed.bytes;
+const counted = await connectClient(proxyUrl, owner.token);
+await pause(200);
+const bytesBefore = bytesToClient;
+const long = await askForAnswer(counted, owner.conversationId, 'Tell me a long story');
+await pause(300); // anything the server still sends for this answer
+const socketBytes = bytesToClient - bytesBefore;
+counted.disconnect();
+if (long.text !== expectedText) throw new Error('the deltas joined are not the answer');
 const answerBytes = Buffer.byteLength(expectedText, 'utf8');
-// The answer's text alone, deflated with the server's settings (2 KiB window, memLevel 4).
-const deflatedTextBytes = deflateRawSync(expectedText, { windowBits: 11, memLevel: 4 }).length;
 
 // 3. Fifty answers at once, each to its own client.
 await askUpstream({ type: 'behaviour', behaviour: streamOf(1_000) });
@@ -251,13 +237,7 @@ const report = {
     socketBytes,
     limit: Math.round(1.3 * answerBytes + 5_120),
     perAnswerByte: Number((socketBytes / answerBytes).toFixed(3)),
-    deltaEvents: compressed.deltas,
-    answerTextDeflatedAlone: deflatedTextBytes,
-    withoutCompression: {
-      socketBytes: uncompressed.bytes,
-      perAnswerByte: Number((uncompressed.bytes / answerBytes).toFixed(3)),
-      deltaEvents: uncompressed.deltas,
-    },
+    deltaEvents: long.deltas,
   },
   concurrent: {
     generations: CONCURRENT,

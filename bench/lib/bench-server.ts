@@ -27,6 +27,7 @@ export async function startBenchServer(
 ): Promise<BenchServer> {
   const parsed = parseEnv({
     LOG_LEVEL: 'error',
+    AI_PROVIDER: 'none', // these benchmarks measure messages, not answers
     JWT_SECRET: 'bench-secret-bench-secret-bench-secret-42',
     REGISTER_MAX_PER_IP: '1000000',
     MESSAGE_RATE_LIMIT: '100000000',

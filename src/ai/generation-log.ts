@@ -56,6 +56,7 @@ const isTerminal = (event: GenerationEvent) => event.type === 'end' || event.typ
 export class MemoryGenerationLog implements GenerationLog {
   private readonly entries = new Map<string, Entry>();
   private readonly global = new Set<GenerationListener>();
+  private prunedAt = 0;
 
   /** Finished generations stay resumable this long. */
   constructor(private readonly retentionMs = 60 * 60_000) {}
@@ -92,8 +93,12 @@ export class MemoryGenerationLog implements GenerationLog {
     return () => void this.global.delete(listener);
   }
 
+  /** Forgets finished generations past retention; at most once a second (it walks them all). */
   private prune() {
-    const cutoff = Date.now() - this.retentionMs;
+    const now = Date.now();
+    if (now - this.prunedAt < 1_000) return;
+    this.prunedAt = now;
+    const cutoff = now - this.retentionMs;
     for (const [id, entry] of this.entries) {
       if (entry.finishedAt !== undefined && entry.finishedAt < cutoff) this.entries.delete(id);
     }

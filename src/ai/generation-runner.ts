@@ -1,11 +1,21 @@
-// Streams one answer from a provider's chunks into the generation log: a start event, deltas coalesced
-// to at most one per ~30 ms (each carrying only new text), then end or error, with a gap-free
+// Streams one answer from a provider's chunks into the generation log: a start event, deltas
+// coalesced (the first at once, then at most one per 30 ms, each carrying only new text, gathered
+// until a delta is worth its overhead or has waited 400 ms), then end or error, with a gap-free
 // seq. It knows nothing of the database: progress and the first token are reported through
 // callbacks.
 import type { GenerationLog } from './generation-log.js';
 import { ProviderError, type StreamChunk, type Usage } from './provider.js';
 
+/** Deltas never go out more often than this (SPEC §7: at most one per ~30 ms per answer). */
 export const COALESCE_MS = 30;
+/**
+ * A delta's ids and keys cost ~130 bytes on the wire whatever text it carries, so after the
+ * first one a delta waits for this much text: the bytes sent then grow with the answer (under
+ * 1.3× its own bytes), not with how finely the upstream cut it into tokens (bench/ttft.ts)…
+ */
+export const DELTA_TARGET_BYTES = 480;
+/** …but no text waits longer than this to be shown (a slow model still reads as a stream). */
+export const DELTA_MAX_WAIT_MS = 400;
 
 export interface RunIdentity {
   generationId: string;
@@ -41,8 +51,11 @@ export async function streamAnswer(
   let seq = 0;
   let content = '';
   let pending = '';
+  let pendingBytes = 0;
+  let pendingSince = 0;
   let lastFlush = 0;
   let timer: NodeJS.Timeout | undefined;
+  let timerDue = 0;
   let lastProgress = Date.now();
   const flush = () => {
     clearTimeout(timer);
@@ -56,6 +69,7 @@ export async function streamAnswer(
       delta: pending,
     });
     pending = '';
+    pendingBytes = 0;
     lastFlush = Date.now();
     if (hooks.onProgress && Date.now() - lastProgress >= (hooks.progressEveryMs ?? 1_000)) {
       lastProgress = Date.now();
@@ -65,13 +79,29 @@ export async function streamAnswer(
   try {
     for await (const chunk of chunks) {
       if (chunk.type === 'delta') {
-        if (!content) hooks.onFirstToken?.();
+        const first = !content;
+        const now = Date.now();
         content += chunk.text;
+        if (!pending) pendingSince = now;
         pending += chunk.text;
-        const since = Date.now() - lastFlush;
-        // The first text goes out at once (time to first token); later text at most every 30 ms.
-        if (since >= COALESCE_MS) flush();
-        else timer ??= setTimeout(flush, COALESCE_MS - since);
+        pendingBytes += Buffer.byteLength(chunk.text, 'utf8');
+        if (first) {
+          hooks.onFirstToken?.();
+          flush(); // the first text goes out at once: time to first token
+          continue;
+        }
+        // Later text: when enough has gathered (and 30 ms have passed), or when the oldest of it
+        // has waited DELTA_MAX_WAIT_MS. So bytes sent grow with the answer, not with its tokens.
+        const due =
+          pendingBytes >= DELTA_TARGET_BYTES
+            ? lastFlush + COALESCE_MS
+            : pendingSince + DELTA_MAX_WAIT_MS;
+        if (due <= now) flush();
+        else if (!timer || due < timerDue) {
+          clearTimeout(timer);
+          timerDue = due;
+          timer = setTimeout(flush, due - now);
+        }
         continue;
       }
       flush();

@@ -34,10 +34,7 @@ export function bridgeDomainEvents(
     // `io.to([])` means every socket, not none.
     if (Array.isArray(rooms) && rooms.length === 0) return;
     metrics.socketEventsOut.inc({ event });
-    // Uncompressed: deflating one broadcast is one zlib pass per recipient (see gateway.ts).
-    io.to(rooms)
-      .compress(false)
-      .emit(event, ...payload);
+    io.to(rooms).emit(event, ...payload);
   };
 
   const subscriptions = [
@@ -47,7 +44,6 @@ export function bridgeDomainEvents(
       metrics.socketEventsOut.inc({ event: 'message:received' });
       io.to(conversationRoom(conversationId))
         .except(NO_SEED_EVENTS_ROOM)
-        .compress(false)
         .emit('message:received', { conversationId, message });
     }),
     events.subscribe('message.updated', ({ conversationId, message }) =>

@@ -24,23 +24,6 @@ export interface RealtimeGateway {
 }
 
 const KNOWN_EVENTS = new Set<string>(CLIENT_EVENTS);
-
-/**
- * WebSocket compression (permessage-deflate), for what a socket is sent on its own: an AI
- * answer's events and acks. A delta is ~120 bytes of ids and keys around a few words; with the
- * previous event in the window those compress to a dozen bytes, so an answer costs about its
- * own bytes on the wire (bench/ttft.ts). Broadcasts to whole rooms go uncompressed
- * (`compress(false)` in the broadcaster): each recipient would need its own deflate of the same
- * frame. A 2 KiB window and memLevel 4 keep a socket's zlib state near 25 KB, allocated only
- * once it is first sent something compressed.
- */
-const STREAM_COMPRESSION = {
-  threshold: 0,
-  serverMaxWindowBits: 11,
-  clientMaxWindowBits: 11,
-  zlibDeflateOptions: { memLevel: 4 },
-  zlibInflateOptions: { windowBits: 11 },
-};
 /** setTimeout's ceiling; a token living longer is re-armed when this fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -54,7 +37,6 @@ export function createRealtimeGateway(
     // A message body's worth (32,000 characters plus metadata); more closes the connection.
     maxHttpBufferSize: 256 * 1024,
     serveClient: false,
-    perMessageDeflate: STREAM_COMPRESSION,
   });
   const now = () => new Date().toISOString();
   /**
@@ -65,7 +47,7 @@ export function createRealtimeGateway(
   const tellPresence = (rooms: string[], event: 'user:online' | 'user:offline', userId: string) => {
     if (rooms.length === 0) return;
     metrics.socketEventsOut.inc({ event });
-    io.to(rooms).except(userRoom(userId)).compress(false).emit(event, { userId, timestamp: now() });
+    io.to(rooms).except(userRoom(userId)).emit(event, { userId, timestamp: now() });
   };
   const conversationRoomsOf = (socket: ParleySocket) =>
     [...socket.rooms].filter((room) => room.startsWith('conversation:'));
@@ -73,7 +55,6 @@ export function createRealtimeGateway(
   const typing = new TypingTracker((conversationId, userId) => {
     io.to(conversationRoom(conversationId))
       .except(userRoom(userId))
-      .compress(false)
       .emit('typing:stop', { conversationId, userId, timestamp: now() });
   });
 
@@ -180,7 +161,6 @@ export function createRealtimeGateway(
         if (typing.stop(conversationId, userId)) {
           io.to(conversationRoom(conversationId))
             .except(userRoom(userId))
-            .compress(false)
             .emit('typing:stop', { conversationId, userId, timestamp: now() });
         }
       }

@@ -72,7 +72,7 @@ export function registerClientEvents(
   });
   const now = () => new Date().toISOString();
   const others = (conversationId: string) =>
-    socket.to(conversationRoom(conversationId)).except(userRoom(userId)).compress(false);
+    socket.to(conversationRoom(conversationId)).except(userRoom(userId));
 
   /** Wires one event: parse, run, acknowledge; failures mapped to the socket's error codes. */
   const on = <S extends z.ZodType>(

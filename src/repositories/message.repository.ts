@@ -233,18 +233,20 @@ export class MessageRepository {
   async branch(messageId: string, limit = 500): Promise<Message[]> {
     // One statement (the answer's request waits on it): the ancestors' ids from a recursive
     // walk, their rows in the same query; the order is rebuilt from the parent links below.
+    // `= any(array(…))`, not `in (…)`: the planner then fetches the rows by primary key instead
+    // of hashing the ids against a scan of every message.
     const found = await this.db
       .select(messageColumns)
       .from(messages)
       .where(
-        sql`${messages.id} in (
+        sql`${messages.id} = any(array(
           with recursive branch(id, parent_id, depth) as (
             select id, parent_id, 0 from ${messages} where id = ${messageId}
             union all
             select m.id, m.parent_id, b.depth + 1 from ${messages} m join branch b on m.id = b.parent_id
             where b.depth < ${limit - 1}
           )
-          select id from branch)`,
+          select id from branch))`,
       );
     const byId = new Map(found.map((m) => [m.id, m]));
     const newestFirst: Message[] = [];

@@ -228,3 +228,50 @@ describe('openai provider against the chat-completions wire format', () => {
     expect(again.body).toMatchObject({ data: { stopped: false } });
   });
 });
+
+describe('coalescing', () => {
+  /** Records each delta of one generation with when it arrived. */
+  function timedDeltas(socket: RecordingSocket) {
+    const arrivals: Array<{ at: number; seq: number; delta: string; generationId: string }> = [];
+    socket.socket.on('ai:stream:delta', (p) => arrivals.push({ at: Date.now(), ...p }));
+    return arrivals;
+  }
+
+  it('sends the first token at once, then at most one delta per 30 ms, each with only new text and worth its overhead', async () => {
+    const room = await buildRoom(server.api);
+    const socket = await sockets.connect(room.member);
+    const arrivals = timedDeltas(socket);
+    // 400 tokens of ~6 bytes, one every 2 ms: ~2,400 bytes in under a second.
+    const tokens = Array.from({ length: 400 }, (_, i) => ` w${String(i).padStart(3, '0')}`);
+    fake.script.push({ kind: 'stream', tokens, delayMs: 2 });
+    const generation = await ask(room.owner, room.conversation.id, 'Count');
+    await endOf(socket, generation.id);
+    const mine = arrivals.filter((d) => d.generationId === generation.id);
+    expect(mine[0]!.delta).toBe(tokens[0]); // not held back: time to first token
+    expect(mine.map((d) => d.seq)).toEqual(mine.map((_, i) => i + 1));
+    expect(mine.map((d) => d.delta).join('')).toBe(tokens.join(''));
+    for (let i = 2; i < mine.length; i++) {
+      expect(mine[i]!.at - mine[i - 1]!.at).toBeGreaterThanOrEqual(25); // timers' slack
+    }
+    // Bytes grow with the text, not the token count: a handful of deltas, not 400.
+    const bytes = Buffer.byteLength(tokens.join(''));
+    expect(mine.length).toBeLessThanOrEqual(Math.ceil(bytes / 480) + 3);
+  });
+
+  it('does not hold a slow model’s text back for long: a delta at least every ~400 ms', async () => {
+    const room = await buildRoom(server.api);
+    const socket = await sockets.connect(room.member);
+    const arrivals = timedDeltas(socket);
+    const tokens = Array.from({ length: 10 }, (_, i) => ` slow${i}`);
+    fake.script.push({ kind: 'stream', tokens, delayMs: 150 });
+    const generation = await ask(room.owner, room.conversation.id, 'Slowly');
+    await endOf(socket, generation.id);
+    const mine = arrivals.filter((d) => d.generationId === generation.id);
+    expect(mine.map((d) => d.delta).join('')).toBe(tokens.join(''));
+    // 1.5 s of tokens: the first at once, then one about every 400 ms, never all at the end.
+    expect(mine.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < mine.length; i++) {
+      expect(mine[i]!.at - mine[i - 1]!.at).toBeLessThan(600);
+    }
+  });
+});

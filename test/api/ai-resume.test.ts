@@ -28,7 +28,8 @@ const sockets = socketSuite({ beforeAll, afterEach, afterAll }, async () => {
   };
 });
 
-const TOKENS = Array.from({ length: 60 }, (_, i) => ` t${i}`);
+// Long tokens (~100 bytes): deltas wait for ~480 bytes of text, so these make one every few tokens.
+const TOKENS = Array.from({ length: 60 }, (_, i) => ` t${i}:${'x'.repeat(95)}`);
 const FULL = TOKENS.join('');
 
 interface Delta {
