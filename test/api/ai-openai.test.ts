@@ -4,31 +4,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildRoom, type MessageData, type RegisteredUser } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { sendForAnswer, startFakeAiServer } from '../support/ai.js';
+import type { FakeOpenAi } from '../support/fake-openai.js';
+import type { TestServer } from '../support/server.js';
 import { request, settle, socketSuite, type RecordingSocket } from '../support/sockets.js';
 
 let fake: FakeOpenAi;
 let server: TestServer;
 const sockets = socketSuite({ beforeAll, afterEach, afterAll }, async () => {
-  fake = await startFakeOpenAi();
-  server = await startTestServer({
-    AI_PROVIDER: 'openai',
-    OPENAI_BASE_URL: fake.baseURL,
-    OPENAI_API_KEY: 'sk-test',
-    AI_MODEL: 'fake-model',
-    AI_TIMEOUT: '1500ms',
-    AI_MAX_RETRIES: '2',
-    AI_TITLES: 'false',
-    MESSAGE_RATE_LIMIT: '100000',
-  });
-  return {
-    url: server.url,
-    close: async () => {
-      await server.close();
-      await fake.close();
-    },
-  };
+  const started = await startFakeAiServer({ AI_TIMEOUT: '1500ms', AI_MAX_RETRIES: '2' });
+  ({ fake, server } = started);
+  return started;
 });
 afterEach(() => {
   fake.script.splice(0);
@@ -41,12 +27,8 @@ interface Stored extends MessageData {
   model: string | null;
 }
 
-async function ask(user: RegisteredUser, conversationId: string, content = 'hi') {
-  const sent = await server.api.post<
-    Envelope<{ message: MessageData; generation: { id: string; messageId: string } }>
-  >(`/api/chat/conversations/${conversationId}/messages`, { content }, { token: user.accessToken });
-  return sent.body.data!.generation;
-}
+const ask = async (user: RegisteredUser, conversationId: string, content = 'hi') =>
+  (await sendForAnswer(server, user, conversationId, content)).generation;
 
 async function stored(user: RegisteredUser, conversationId: string, id: string): Promise<Stored> {
   const page = await server.api.get<Envelope<{ messages: Stored[] }>>(

@@ -3,29 +3,17 @@
 import { afterAll, beforeAll, afterEach, describe, expect, it } from 'vitest';
 import { buildRoom, sendMessage, type MessageData, type RegisteredUser } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { sendForAnswer, startFakeAiServer } from '../support/ai.js';
+import type { FakeOpenAi } from '../support/fake-openai.js';
+import type { TestServer } from '../support/server.js';
 import { request, settle, socketSuite, type RecordingSocket } from '../support/sockets.js';
 
 let fake: FakeOpenAi;
 let server: TestServer;
 const sockets = socketSuite({ beforeAll, afterEach, afterAll }, async () => {
-  fake = await startFakeOpenAi();
-  server = await startTestServer({
-    AI_PROVIDER: 'openai',
-    OPENAI_BASE_URL: fake.baseURL,
-    OPENAI_API_KEY: 'sk-test',
-    AI_MODEL: 'fake-model',
-    AI_TITLES: 'false',
-    MESSAGE_RATE_LIMIT: '100000',
-  });
-  return {
-    url: server.url,
-    close: async () => {
-      await server.close();
-      await fake.close();
-    },
-  };
+  const started = await startFakeAiServer();
+  ({ fake, server } = started);
+  return started;
 });
 
 // Long tokens (~100 bytes): deltas wait for ~480 bytes of text, so these make one every few tokens.
@@ -38,12 +26,8 @@ interface Delta {
   delta: string;
 }
 
-async function ask(user: RegisteredUser, conversationId: string, content = 'go') {
-  const sent = await server.api.post<
-    Envelope<{ message: MessageData; generation: { id: string; messageId: string } }>
-  >(`/api/chat/conversations/${conversationId}/messages`, { content }, { token: user.accessToken });
-  return sent.body.data!;
-}
+const ask = (user: RegisteredUser, conversationId: string, content = 'go') =>
+  sendForAnswer(server, user, conversationId, content);
 
 const deltas = (socket: RecordingSocket, generationId: string) =>
   (socket.of('ai:stream:delta') as Delta[]).filter((d) => d.generationId === generationId);
