@@ -5,8 +5,8 @@
 //   npx tsx bench/ttft.ts
 //   env: BENCH_ROUNDS (TTFT samples, 40), BENCH_CONCURRENT (50), BENCH_DATABASE_URL
 //
-// 1. Added time to first token: a client sends `message:send` on its socket and waits for the
-//    first `ai:stream:delta`. From that time the upstream's own first-token time (request
+// 1. Added time to first token: a client (in its own process) sends `message:send` on its socket
+//    and waits for the first `ai:stream:delta`. From that time the upstream's own first-token time (request
 //    received → first token written, measured in the upstream's process on the same clock) is
 //    subtracted: what is left is ours (the send, the rows written before the request, the
 //    request, parsing the stream, the event). Target: median ≤ 10 ms.
@@ -73,20 +73,33 @@ function answerTokens(count: number): string[] {
   });
 }
 
-// The upstream, in its own process.
-const upstream = fork(new URL('./lib/fake-upstream.ts', import.meta.url), {
-  execArgv: ['--import', 'tsx'],
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
-function askUpstream<T>(command: object): Promise<T> {
-  return new Promise((resolve) => {
-    upstream.once('message', (message) => resolve(message as T));
-    upstream.send(command);
+/** A helper process of this benchmark: each command answered by its next message. */
+function helper(file: string) {
+  const child = fork(new URL(file, import.meta.url), {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) =>
+      child.once('message', (message: T & { type: string; message?: string }) =>
+        message.type === 'error' ? reject(new Error(message.message)) : resolve(message),
+      ),
+    );
+  return {
+    next,
+    ask<T>(command: object): Promise<T> {
+      const answer = next<T>();
+      child.send(command);
+      return answer;
+    },
+    close: () => child.send({ type: 'close' }),
+  };
 }
-const { baseURL } = await new Promise<{ baseURL: string }>((resolve) =>
-  upstream.once('message', (message) => resolve(message as { baseURL: string })),
-);
+
+// The upstream, in its own process.
+const upstream = helper('./lib/fake-upstream.ts');
+const askUpstream = <T>(command: object) => upstream.ask<T>(command);
+const { baseURL } = await upstream.next<{ baseURL: string }>();
 const streamOf = (tokens: number): Behaviour => ({
   kind: 'stream',
   tokens: answerTokens(tokens),
@@ -171,9 +184,12 @@ function askForAnswer(socket: Socket, conversationId: string, content: string) {
   );
 }
 
-// 1. Added time to first token, one answer at a time, each in a new conversation.
+// 1. Added time to first token, one answer at a time, each in a new conversation, asked by a
+//    client in its own process (as a real client is: its work and the server's do not share
+//    one event loop).
 const owner = await userWithConversation(server, 'ttft');
-const direct = await connectClient(server.url, owner.token);
+const client = helper('./lib/ttft-client.ts');
+await client.ask({ type: 'connect', url: server.url, token: owner.token });
 await askUpstream({ type: 'behaviour', behaviour: streamOf(20) });
 const added: number[] = [];
 const upstreamOwn: number[] = [];
@@ -185,7 +201,12 @@ for (let round = 0; round < ROUNDS + 5; round++) {
     owner.token,
   );
   const before = (await timings()).length;
-  const answer = await askForAnswer(direct, conversation.body.data.id, 'Tell me a short story');
+  const answer = await client.ask<{ sentAt: number; firstDeltaAt: number; status: string }>({
+    type: 'ask',
+    conversationId: conversation.body.data.id,
+    content: 'Tell me a short story',
+  });
+  if (answer.status !== 'SENT') throw new Error(`answer ${answer.status}`);
   const timing = (await timings())[before]!;
   const own = timing.firstTokenAt! - timing.receivedAt;
   if (round < 5) continue; // warm-up: JIT, prepared statements, the SDK's connection pool
@@ -267,9 +288,10 @@ process.stdout.write(
     `${CONCURRENT} at once: loop p99 ${report.concurrent.eventLoopDelayMs.p99} ms (target < 30) — ${ok ? 'all targets met' : 'TARGET MISSED'}\n`,
 );
 
-for (const socket of [direct, ...loadClients]) socket.disconnect();
+for (const socket of loadClients) socket.disconnect();
 proxy.close();
-upstream.send({ type: 'close' });
+client.close();
+upstream.close();
 await server.close();
 await database.close();
 process.exit(ok ? 0 : 1);

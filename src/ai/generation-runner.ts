@@ -86,8 +86,8 @@ export async function streamAnswer(
         pending += chunk.text;
         pendingBytes += Buffer.byteLength(chunk.text, 'utf8');
         if (first) {
-          hooks.onFirstToken?.();
           flush(); // the first text goes out at once: time to first token
+          hooks.onFirstToken?.();
           continue;
         }
         // Later text: when enough has gathered (and 30 ms have passed), or when the oldest of it

@@ -232,7 +232,11 @@ export class GenerationService {
             { provider: provider.name },
             (Date.now() - startedAt) / 1000,
           );
-          void generations.markFirstToken(generation.id, new Date()).catch(() => undefined);
+          // After the first delta has gone out: on PGlite the write runs on this thread.
+          const at = new Date();
+          setImmediate(
+            () => void generations.markFirstToken(generation.id, at).catch(() => undefined),
+          );
         },
         onProgress: (content) =>
           void generations.saveProgress(generation.messageId, content).catch(() => undefined),
