@@ -257,3 +257,76 @@ describe('coalescing', () => {
     }
   });
 });
+
+describe('per-conversation settings and metrics', () => {
+  it('sends the conversation’s model, system prompt, temperature and output limit upstream', async () => {
+    const room = await buildRoom(server.api);
+    const socket = await sockets.connect(room.owner);
+    const patched = await server.api.patch(
+      `/api/conversations/${room.conversation.id}`,
+      {
+        settings: {
+          model: 'other-model',
+          systemPrompt: 'You answer in one word.',
+          temperature: 0.3,
+          maxOutputTokens: 77,
+        },
+      },
+      { token: room.owner.accessToken },
+    );
+    expect(patched.status).toBe(200);
+    fake.script.push({ kind: 'stream', tokens: ['Yes'] });
+    const generation = await ask(room.owner, room.conversation.id, 'Well?');
+    await endOf(socket, generation.id);
+    const body = fake.requests.at(-1)!.body;
+    expect(body).toMatchObject({ model: 'other-model', temperature: 0.3, max_tokens: 77 });
+    expect(body.messages[0]).toEqual({ role: 'system', content: 'You answer in one word.' });
+    expect(body.messages.at(-1)).toEqual({ role: 'user', content: 'Well?' });
+    const message = await stored(room.owner, room.conversation.id, generation.messageId);
+    expect(message).toMatchObject({ model: 'other-model', content: 'Yes', status: 'SENT' });
+  });
+
+  it('counts generations by status, time to first token, tokens out and active generations', async () => {
+    const room = await buildRoom(server.api);
+    const socket = await sockets.connect(room.owner);
+    const metric = async (pattern: RegExp) => {
+      const text = (await server.api.get<string>('/metrics')).body;
+      return Number(pattern.exec(text)?.[1] ?? 0);
+    };
+    const completed = /ai_generations_total\{provider="openai",status="completed"\} (\d+)/;
+    const failed = /ai_generations_total\{provider="openai",status="failed"\} (\d+)/;
+    const tokensOut = /ai_tokens_out_total\{provider="openai"\} (\d+)/;
+    const firstTokens = /ai_time_to_first_token_seconds_count\{provider="openai"\} (\d+)/;
+    const before = {
+      completed: await metric(completed),
+      failed: await metric(failed),
+      tokensOut: await metric(tokensOut),
+      firstTokens: await metric(firstTokens),
+    };
+
+    fake.script.push({
+      kind: 'stream',
+      tokens: ['a', 'b', 'c'],
+      usage: { prompt: 5, completion: 3 },
+    });
+    await endOf(socket, (await ask(room.owner, room.conversation.id, 'one')).id);
+    fake.script.push({ kind: 'status', status: 401 });
+    await endOf(socket, (await ask(room.owner, room.conversation.id, 'two')).id);
+
+    expect(await metric(completed)).toBe(before.completed + 1);
+    expect(await metric(failed)).toBe(before.failed + 1);
+    expect(await metric(tokensOut)).toBe(before.tokensOut + 3);
+    expect(await metric(firstTokens)).toBe(before.firstTokens + 1);
+    expect(await metric(/ai_active_generations (\d+)/)).toBe(0);
+
+    // While an answer runs, it is counted as active.
+    fake.script.push({ kind: 'stream', tokens: ['x', 'y', 'z'], delayMs: 300 });
+    const running = await ask(room.owner, room.conversation.id, 'three');
+    await socket.next(
+      'ai:stream:delta',
+      (p) => (p as { generationId: string }).generationId === running.id,
+    );
+    expect(await metric(/ai_active_generations (\d+)/)).toBe(1);
+    await endOf(socket, running.id);
+  });
+});

@@ -140,6 +140,46 @@ describe('resume', () => {
     expect(resumed.at(-1)!.event).toBe('end');
   });
 
+  it('over SSE, reconnecting with Last-Event-ID while it runs: the rest exactly once', async () => {
+    const room = await buildRoom(server.api);
+    fake.script.push({ kind: 'stream', tokens: TOKENS, delayMs: 25 });
+    const { generation } = await ask(room.owner, room.conversation.id);
+    const url = `${server.url}/api/chat/generations/${generation.id}/stream`;
+    const headers = { authorization: `Bearer ${room.member.accessToken}` };
+
+    // Read until a few deltas have come, then drop the connection as a flaky network would.
+    const controller = new AbortController();
+    const first = await fetch(url, { headers, signal: controller.signal });
+    const reader = first.body!.getReader();
+    let buffered = '';
+    const seen: Array<{ id: number; event: string; delta?: string }> = [];
+    while (seen.filter((e) => e.event === 'delta').length < 3) {
+      const { value } = await reader.read();
+      buffered += new TextDecoder().decode(value as Uint8Array);
+      const blocks = buffered.split('\n\n');
+      buffered = blocks.pop()!;
+      for (const block of blocks.filter((b) => b.startsWith('id:'))) {
+        const [idLine, eventLine, dataLine] = block.split('\n');
+        const data = JSON.parse(dataLine!.slice('data: '.length)) as { delta?: string };
+        seen.push({ id: Number(idLine!.slice(4)), event: eventLine!.slice(7), delta: data.delta });
+      }
+    }
+    controller.abort();
+    const lastId = seen.at(-1)!.id;
+
+    const rest = await readSse(
+      await fetch(url, { headers: { ...headers, 'last-event-id': String(lastId) } }),
+    );
+    expect(rest.at(-1)).toMatchObject({ event: 'end', data: { status: 'SENT' } });
+    const ids = [...seen.map((e) => e.id), ...rest.map((e) => e.id)];
+    expect(ids).toEqual(ids.map((_, i) => i)); // 0..n, each once
+    const text = [
+      ...seen.filter((e) => e.event === 'delta').map((e) => e.delta),
+      ...rest.filter((e) => e.event === 'delta').map((e) => e.data.delta as string),
+    ].join('');
+    expect(text).toBe(FULL);
+  });
+
   it('answers the send itself as SSE with Accept: text/event-stream', async () => {
     const room = await buildRoom(server.api);
     fake.script.push({ kind: 'stream', tokens: ['Hi', ' there'] });

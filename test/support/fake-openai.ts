@@ -24,6 +24,7 @@ export interface RecordedRequest {
     stream: boolean;
     stream_options?: { include_usage?: boolean };
     max_tokens?: number;
+    temperature?: number;
   };
   /** True when the client closed the connection before the answer was complete. */
   clientHungUp: boolean;
