@@ -209,6 +209,48 @@ describe.skipIf(!haveModel)(
       await settle(100);
     });
 
+    it('serves answers at once from one model, two evaluating at a time (AI_LOCAL_PARALLEL) and the rest queued', async () => {
+      const rooms = await Promise.all(Array.from({ length: 4 }, () => buildRoom(server.api)));
+      const timeline = new Map<string, { first: number; last: number }>();
+      const listeners = await Promise.all(
+        rooms.map(async (room) => {
+          const socket = await sockets.connect(room.owner);
+          socket.socket.on('ai:stream:delta', ({ generationId }) => {
+            const seen = timeline.get(generationId);
+            if (seen) seen.last = Date.now();
+            else timeline.set(generationId, { first: Date.now(), last: Date.now() });
+          });
+          return socket;
+        }),
+      );
+      const sends = await Promise.all(
+        rooms.map((room, i) =>
+          server.api.post<Envelope<{ generation: { id: string; messageId: string } }>>(
+            `/api/chat/conversations/${room.conversation.id}/messages`,
+            { content: `Once upon a time, story ${i}` },
+            { token: room.owner.accessToken },
+          ),
+        ),
+      );
+      const generations = sends.map((s) => s.body.data!.generation);
+      const heardAll = await Promise.all(generations.map((g, i) => heard(listeners[i]!, g.id)));
+      for (const [i, result] of heardAll.entries()) {
+        expect(result.end[0]).toMatchObject({ status: 'SENT' });
+        const stored = await storedMessage(
+          rooms[i]!.owner.accessToken,
+          rooms[i]!.conversation.id,
+          generations[i]!.messageId,
+        );
+        expect(stored.content).toBe(result.deltas.map((d) => d.delta).join(''));
+        expect(stored.content!.length).toBeGreaterThan(0);
+      }
+      // The third answer to start streaming waited for one of the first two to finish.
+      const byStart = generations.map((g) => timeline.get(g.id)!).sort((a, b) => a.first - b.first);
+      expect(byStart[2]!.first).toBeGreaterThanOrEqual(
+        Math.min(byStart[0]!.last, byStart[1]!.last),
+      );
+    });
+
     it('does not answer when the conversation has AI off, or the send says ai: false', async () => {
       const room = await buildRoom(server.api);
       const off = await sendMessage(server.api, room.owner, room.conversation.id, {
