@@ -64,6 +64,7 @@ export class GenerationService {
   ): Promise<GenerationRef | undefined> {
     const { provider } = this.deps;
     if (!provider || settings?.aiEnabled === false) return undefined;
+    const startedAt = Date.now(); // time to first token counts from here
     const generationId = createId();
     const model = settings?.model ?? provider.defaultModel();
     const stop = this.deps.stops.register(generationId);
@@ -113,7 +114,7 @@ export class GenerationService {
       messageId: message.id,
       conversationId,
     });
-    const run = this.run(provider, generation, upstream, stop).finally(() =>
+    const run = this.run(provider, generation, upstream, stop, startedAt).finally(() =>
       this.running.delete(run),
     );
     this.running.add(run);
@@ -214,6 +215,7 @@ export class GenerationService {
       chunks: AsyncIterable<StreamChunk>;
     }>,
     { release }: { release: () => void },
+    startedAt: number,
   ) {
     const { log, metrics, generations } = this.deps;
     const ids = {
@@ -223,7 +225,6 @@ export class GenerationService {
     };
     this.runningIds.add(generation.id);
     metrics.activeGenerations.inc();
-    const startedAt = Date.now();
     try {
       const { fitted, question, chunks } = await upstream;
       const result = await streamAnswer(chunks, log, ids, {
