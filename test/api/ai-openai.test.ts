@@ -232,9 +232,10 @@ describe('coalescing', () => {
     expect(mine[0]!.delta).toBe(tokens[0]); // not held back: time to first token
     expect(mine.map((d) => d.seq)).toEqual(mine.map((_, i) => i + 1));
     expect(mine.map((d) => d.delta).join('')).toBe(tokens.join(''));
-    for (let i = 2; i < mine.length; i++) {
-      expect(mine[i]!.at - mine[i - 1]!.at).toBeGreaterThanOrEqual(25); // timers' slack
-    }
+    // At most one delta per 30 ms after the first (counted over the span, so a stall of the
+    // test's own event loop that delivers two at once does not make it flaky).
+    const span = mine.at(-1)!.at - mine[1]!.at;
+    expect(mine.length - 2).toBeLessThanOrEqual(Math.floor(span / 30) + 1);
     // Bytes grow with the text, not the token count: a handful of deltas, not 400.
     const bytes = Buffer.byteLength(tokens.join(''));
     expect(mine.length).toBeLessThanOrEqual(Math.ceil(bytes / 480) + 3);
@@ -251,9 +252,9 @@ describe('coalescing', () => {
     const mine = arrivals.filter((d) => d.generationId === generation.id);
     expect(mine.map((d) => d.delta).join('')).toBe(tokens.join(''));
     // 1.5 s of tokens: the first at once, then one about every 400 ms, never all at the end.
-    expect(mine.length).toBeGreaterThanOrEqual(4);
+    expect(mine.length).toBeGreaterThanOrEqual(3);
     for (let i = 1; i < mine.length; i++) {
-      expect(mine[i]!.at - mine[i - 1]!.at).toBeLessThan(600);
+      expect(mine[i]!.at - mine[i - 1]!.at).toBeLessThan(900); // 400 ms + a token's 150 + slack
     }
   });
 });
