@@ -48,6 +48,9 @@ async function main(): Promise<void> {
   installShutdown(server, gateway, container);
 }
 
+/** How long running AI answers may go on after SIGTERM before they are stopped. */
+const GENERATION_GRACE_MS = 5_000;
+
 function installShutdown(server: Server, gateway: RealtimeGateway, container: Container): void {
   const { logger, config } = container;
   let shuttingDown = false;
@@ -78,6 +81,9 @@ function installShutdown(server: Server, gateway: RealtimeGateway, container: Co
         });
     });
     server.closeIdleConnections();
+    // Running AI answers get a few seconds, then stop with their text kept; their SSE streams
+    // (requests in flight) end with them instead of holding the HTTP server open.
+    void container.generations.drain(GENERATION_GRACE_MS);
     // Sockets (and long-polling requests) would hold the HTTP server open: close them now.
     gateway
       .close()

@@ -264,6 +264,70 @@ describe('a crash in the middle of an AI answer', () => {
   }, 60_000);
 });
 
+describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
+  it('stops the answer after the grace period, keeps its text, ends the stream and exits 0', async () => {
+    const fake = await startFakeOpenAi();
+    try {
+      fake.fallback = {
+        kind: 'stream',
+        tokens: Array.from({ length: 1_000 }, (_, i) => ` w${i}`),
+        delayMs: 20, // 20 s of answer: longer than the grace period
+      };
+      const target = await instance({
+        AI_PROVIDER: 'openai',
+        OPENAI_BASE_URL: fake.baseURL,
+        OPENAI_API_KEY: 'sk-test',
+        AI_TITLES: 'false',
+      });
+      const server = await startNode(target);
+      const user = (
+        await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput())
+      ).body.data!;
+      const conversation = await target.api.post<Envelope<{ id: string }>>(
+        '/api/conversations',
+        {},
+        { token: user.accessToken },
+      );
+      const conversationId = conversation.body.data!.id;
+      const stream = await fetch(
+        `${target.url}/api/chat/conversations/${conversationId}/messages`,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${user.accessToken}`,
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+          },
+          body: JSON.stringify({ content: 'Write forever' }),
+        },
+      );
+      expect(stream.status).toBe(201);
+      const body = stream.text(); // read to the end in the background
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const signalled = Date.now();
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(9_000);
+      const events = await body;
+      expect(events).toMatch(/event: end\ndata: [^\n]*"finishReason":"stopped"/);
+
+      const again = await startNode(target);
+      const page = await target.api.get<
+        Envelope<{
+          messages: Array<{ role: string; status: string; finishReason: string; content: string }>;
+        }>
+      >(`/api/chat/conversations/${conversationId}/messages`, { token: user.accessToken });
+      const answer = page.body.data!.messages.find((m) => m.role === 'ASSISTANT')!;
+      expect(answer).toMatchObject({ status: 'SENT', finishReason: 'stopped' });
+      expect(answer.content.length).toBeGreaterThan(0);
+      expect(again.output()).not.toMatch(/interrupted AI answer/);
+      expect(await stop(again)).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
+});
+
 describe('no AI_MODEL_PATH and no network', () => {
   it('still serves; /ready names the model as unavailable and a send gets an ai:error saying how to configure one', async () => {
     const target = await instance(); // AI_PROVIDER defaults to local; the default model is fetched
