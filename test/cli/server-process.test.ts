@@ -1,13 +1,15 @@
 // The real entry point as a user runs it: `npm start` on a fresh data directory, restarts,
 // signals and bad configuration. Each test spawns its own process on its own port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildUserInput, type AuthData } from '../factories.js';
 import { ApiClient, type Envelope } from '../support/api-client.js';
+import { startFakeHuggingFace } from '../support/fake-hugging-face.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
 import { connectAs } from '../support/sockets.js';
 
@@ -326,6 +328,93 @@ describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
       await fake.close();
     }
   }, 60_000);
+});
+
+const TEST_MODEL_FILE = path.resolve(root, '../shared/models/stories260K.gguf');
+const haveTestModel = existsSync(TEST_MODEL_FILE);
+
+describe('no AI_MODEL_PATH: the default model', () => {
+  it.skipIf(!haveTestModel)(
+    `is downloaded into DATA_DIR/models on the first start while /ready says how far along, then answers; a restart reuses the file${haveTestModel ? '' : ' (SKIPPED: ../shared/models/stories260K.gguf not found)'}`,
+    async () => {
+      // The real default URI, resolved against a Hugging Face stand-in serving the tiny test
+      // model's bytes over three seconds.
+      const hf = await startFakeHuggingFace({
+        repo: 'bartowski/Qwen2.5-0.5B-Instruct-GGUF',
+        quant: 'Q4_K_M',
+        fileName: 'Qwen2.5-0.5B-Instruct-Q4_K_M.gguf',
+        modelPath: TEST_MODEL_FILE,
+        sendMs: 3_000,
+      });
+      try {
+        const target = await instance({
+          HF_ENDPOINT: hf.url,
+          AI_LOCAL_THREADS: '1',
+          AI_MAX_OUTPUT_TOKENS: '24',
+          AI_TITLES: 'false',
+        });
+        const first = await startNode(target);
+        // A question asked while the model downloads waits for it, then gets its answer.
+        const user = (
+          await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput())
+        ).body.data!;
+        const conversation = await target.api.post<Envelope<{ id: string }>>(
+          '/api/conversations',
+          {},
+          { token: user.accessToken },
+        );
+        const socket = await connectAs(target.url, user.accessToken);
+        try {
+          await target.api.post(
+            `/api/chat/conversations/${conversation.body.data!.id}/messages`,
+            { content: 'Once upon a time' },
+            { token: user.accessToken },
+          );
+          const readiness: string[] = [];
+          let ready = false;
+          for (const started = Date.now(); !ready && Date.now() - started < 30_000;) {
+            const response = await fetch(`${target.url}/ready`);
+            ready = response.status === 200;
+            readiness.push(JSON.stringify(await response.json()));
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          expect(ready).toBe(true);
+          expect(
+            readiness.some((r) =>
+              /downloading hf:bartowski\/Qwen2\.5-0\.5B-Instruct-GGUF:Q4_K_M \(\d+%\)/.test(r),
+            ),
+          ).toBe(true);
+          expect(first.output()).toMatch(
+            /Downloading hf:bartowski\/Qwen2\.5-0\.5B-Instruct-GGUF:Q4_K_M into /,
+          );
+          const files = await readdir(path.join(target.env.DATA_DIR!, 'models'));
+          expect(files.some((name) => name.endsWith('.gguf'))).toBe(true);
+
+          const end = (await socket.next('ai:stream:end', undefined, 20_000)) as { status: string };
+          expect(end.status).toBe('SENT');
+          expect(socket.of('ai:stream:delta').length).toBeGreaterThan(0);
+        } finally {
+          socket.socket.disconnect();
+        }
+        expect(await stop(first)).toBe(0);
+
+        // The second start finds the file: no download, ready at once.
+        const downloads = hf.downloads;
+        const second = await startNode(target);
+        let secondReady = 0;
+        for (let tries = 0; secondReady !== 200 && tries < 50; tries++) {
+          secondReady = (await fetch(`${target.url}/ready`)).status;
+          if (secondReady !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(secondReady).toBe(200);
+        expect(hf.downloads).toBe(downloads);
+        expect(await stop(second)).toBe(0);
+      } finally {
+        await hf.close();
+      }
+    },
+    90_000,
+  );
 });
 
 describe('no AI_MODEL_PATH and no network', () => {
