@@ -124,7 +124,15 @@ describe('access-token expiry on a live socket', () => {
   it('stays connected past expiry after auth:refresh with a fresh token of the same session', async () => {
     const user = await registerUser(shortLived.api);
     const socket = await connect(user.accessToken, false, shortLived);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // JWT times are whole seconds. Refresh once the clock is a second past the first token's
+    // `iat` (so the fresh token's `exp` is at least a second later), then look just after the
+    // first token's `exp`: the fresh one still has most of a second to run.
+    const { iat, exp } = JSON.parse(
+      Buffer.from(user.accessToken.split('.')[1]!, 'base64url').toString(),
+    ) as { iat: number; exp: number };
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, (iat + 1) * 1000 + 50 - Date.now())),
+    );
     const fresh = (
       await shortLived.api.post<Envelope<AuthData>>('/api/auth/refresh', {
         refreshToken: user.refreshToken,
@@ -132,7 +140,8 @@ describe('access-token expiry on a live socket', () => {
     ).body.data!;
     const ack = await request(socket.socket, 'auth:refresh', { token: fresh.accessToken });
     expect(ack).toMatchObject({ ok: true, data: { expiresAt: expect.any(String) } });
-    await new Promise((resolve) => setTimeout(resolve, 1_600)); // past the first token's expiry
+    const pastExpiry = exp * 1000 + 300 - Date.now();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, pastExpiry)));
     expect(socket.socket.connected).toBe(true);
     expect(socket.of('auth:expired')).toEqual([]);
   });
