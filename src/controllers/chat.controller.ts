@@ -46,7 +46,8 @@ export class ChatController {
       req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream'
     ) {
       // The same request answers as the SSE stream of the answer it started (SPEC §5).
-      const follow = await this.generationService.openStream(principal, generation.id, -1);
+      // From the start (-1): the answer just began, so there is always something to follow.
+      const follow = (await this.generationService.openStream(principal, generation.id, -1))!;
       res.setHeader('X-Message-Id', message.id);
       res.setHeader('X-Generation-Id', generation.id);
       streamGeneration(req, res, follow, 201);

@@ -16,7 +16,9 @@ export class GenerationController {
       req.params.id,
       resumePoint(req),
     );
-    streamGeneration(req, res, follow);
+    // 204 is how SSE says "done, do not reconnect" (EventSource stops retrying on it).
+    if (!follow) res.status(204).end();
+    else streamGeneration(req, res, follow);
   };
 
   stop = async (req: Request<IdParams>, res: Response) => {

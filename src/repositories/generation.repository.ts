@@ -23,8 +23,10 @@ export interface GenerationAccess {
 export class GenerationRepository {
   constructor(private readonly db: Db) {}
 
-  /** The empty assistant message (SENDING) and its generation (RUNNING), in one transaction. */
-  /** The answer (SENDING) and its generation row; `id` is the generation's, chosen by the caller. */
+  /**
+   * The empty assistant message (SENDING) and its generation (RUNNING), in one transaction;
+   * `id` is the generation's, chosen by the caller (its stop signal exists before the rows).
+   */
   async start(values: {
     id: string;
     conversationId: string;

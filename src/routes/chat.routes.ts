@@ -145,7 +145,8 @@ export function chatRoutes(
   router.get(
     '/generations/:id/stream',
     doc({
-      summary: 'Follow an AI answer as Server-Sent Events (id = seq; resume with Last-Event-ID)',
+      summary:
+        'Follow an AI answer as Server-Sent Events (id = seq; resume with Last-Event-ID). 204 when the answer has ended and Last-Event-ID is its end: nothing more will come.',
       success: { status: 200, schema: z.string(), contentType: 'text/event-stream', raw: true },
       errors: [...inConversation],
     }),

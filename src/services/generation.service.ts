@@ -32,6 +32,14 @@ export interface GenerationRef {
 
 const DEFAULT_TITLE = '新对话';
 
+/** An answer's request, already sent: what it was built from and the chunks coming back. */
+interface Upstream {
+  fitted: FittedContext;
+  /** The user message being answered (for the title). */
+  question: string | undefined;
+  chunks: AsyncIterable<StreamChunk>;
+}
+
 export class GenerationService {
   private readonly running = new Set<Promise<void>>();
 
@@ -73,18 +81,16 @@ export class GenerationService {
     // the time to first token (bench/ttft.ts). Only the branch is read first (the database
     // serves one statement at a time on PGlite); the model's window and the fitting, which wait
     // for a local model to load, do not hold up the rows. Failures surface where `run` awaits.
-    const branch = await this.deps.messages.branch(userMessageId).then(
-      (rows) => ({ rows }),
-      (error: unknown) => ({ error }),
-    );
-    const upstream = this.request(provider, model, settings ?? {}, branch).then(
-      ({ request, fitted, question }) => ({
+    const branch = this.deps.messages.branch(userMessageId);
+    const upstream: Promise<Upstream> = branch
+      .then((rows) => this.request(provider, model, settings ?? {}, rows))
+      .then(({ request, fitted, question }) => ({
         fitted,
         question,
         chunks: readEagerly(provider.stream(request, stop.signal)),
-      }),
-    );
+      }));
     upstream.catch(() => undefined);
+    await branch.catch(() => undefined);
     // One turn of the event loop lets the HTTP client put the request on the wire before the
     // writes below (PGlite runs them on this thread).
     await new Promise((resolve) => setImmediate(resolve));
@@ -148,13 +154,20 @@ export class GenerationService {
     principal: Principal,
     generationId: string,
     afterSeq: number,
-  ): Promise<(listener: GenerationListener) => () => void> {
+  ): Promise<((listener: GenerationListener) => () => void) | undefined> {
     await this.access(principal, generationId);
-    if (!this.deps.log.read(generationId, -1)) {
+    const events = this.deps.log.read(generationId, -1);
+    if (!events) {
       throw new AppError(
         'NOT_FOUND',
         'This generation is no longer streamed; read its message instead',
       );
+    }
+    // Ended, and the caller has seen the end (an EventSource reconnects after every stream
+    // closes, with the last id): nothing will ever come, so there is nothing to follow.
+    const last = events.at(-1);
+    if (last && (last.type === 'end' || last.type === 'error') && last.seq <= afterSeq) {
+      return undefined;
     }
     return (listener) =>
       this.deps.log.follow(generationId, afterSeq, listener) ?? (() => undefined);
@@ -181,10 +194,8 @@ export class GenerationService {
     provider: AiProvider,
     model: string,
     settings: ConversationSettings,
-    loaded: { rows: Message[] } | { error: unknown },
+    branch: Message[],
   ): Promise<{ request: GenerationRequest; fitted: FittedContext; question: string | undefined }> {
-    if ('error' in loaded) throw loaded.error;
-    const branch = loaded.rows;
     const { contextWindow } = await provider.capabilities(model);
     const fitted = await fitContext({
       provider,
@@ -209,11 +220,7 @@ export class GenerationService {
   private async run(
     provider: AiProvider,
     generation: Generation,
-    upstream: Promise<{
-      fitted: FittedContext;
-      question: string | undefined;
-      chunks: AsyncIterable<StreamChunk>;
-    }>,
+    upstream: Promise<Upstream>,
     { release }: { release: () => void },
     startedAt: number,
   ) {

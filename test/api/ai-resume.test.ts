@@ -138,6 +138,15 @@ describe('resume', () => {
     expect(resumed[0]!.id).toBe(8);
     expect(resumed.map((e) => e.id)).toEqual(whole.slice(8).map((e) => e.id));
     expect(resumed.at(-1)!.event).toBe('end');
+
+    // Reconnecting after the end (an EventSource does, with the end's id): 204 at once, which
+    // tells it to stop, rather than a stream that never ends.
+    const afterEnd = await fetch(url, {
+      headers: { ...headers, 'last-event-id': String(whole.at(-1)!.id) },
+      signal: AbortSignal.timeout(3_000),
+    });
+    expect(afterEnd.status).toBe(204);
+    expect(await afterEnd.text()).toBe('');
   });
 
   it('over SSE, reconnecting with Last-Event-ID while it runs: the rest exactly once', async () => {

@@ -107,6 +107,18 @@ async function instance(extra: Record<string, string> = {}): Promise<Instance> {
   return { port, url, api: new ApiClient(url), env };
 }
 
+/** A registered user of that server and a new conversation of theirs. */
+async function userWithConversation(target: Instance) {
+  const user = (await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput()))
+    .body.data!;
+  const conversation = await target.api.post<Envelope<{ id: string }>>(
+    '/api/conversations',
+    {},
+    { token: user.accessToken },
+  );
+  return { user, conversationId: conversation.body.data!.id };
+}
+
 async function startNode(target: Instance): Promise<Running> {
   const running = run('node', ['dist/server.js'], target.env);
   await waitForHealth(target.url, running, 15_000);
@@ -230,16 +242,9 @@ describe('a crash in the middle of an AI answer', () => {
         AI_TITLES: 'false',
       });
       const first = await startNode(target);
-      const user = (
-        await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput())
-      ).body.data!;
-      const conversation = await target.api.post<Envelope<{ id: string }>>(
-        '/api/conversations',
-        {},
-        { token: user.accessToken },
-      );
+      const { user, conversationId } = await userWithConversation(target);
       const sent = await target.api.post<Envelope<{ generation: { messageId: string } }>>(
-        `/api/chat/conversations/${conversation.body.data!.id}/messages`,
+        `/api/chat/conversations/${conversationId}/messages`,
         { content: 'Write forever' },
         { token: user.accessToken },
       );
@@ -252,7 +257,7 @@ describe('a crash in the middle of an AI answer', () => {
       expect(second.output()).toMatch(/1 interrupted AI answer\(s\) marked FAILED/);
       const page = await target.api.get<
         Envelope<{ messages: Array<{ id: string; status: string; content: string }> }>
-      >(`/api/chat/conversations/${conversation.body.data!.id}/messages`, {
+      >(`/api/chat/conversations/${conversationId}/messages`, {
         token: user.accessToken,
       });
       const answer = page.body.data!.messages.find((m) => m.id === answerId)!;
@@ -282,15 +287,7 @@ describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
         AI_TITLES: 'false',
       });
       const server = await startNode(target);
-      const user = (
-        await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput())
-      ).body.data!;
-      const conversation = await target.api.post<Envelope<{ id: string }>>(
-        '/api/conversations',
-        {},
-        { token: user.accessToken },
-      );
-      const conversationId = conversation.body.data!.id;
+      const { user, conversationId } = await userWithConversation(target);
       const stream = await fetch(
         `${target.url}/api/chat/conversations/${conversationId}/messages`,
         {
@@ -355,18 +352,11 @@ describe('no AI_MODEL_PATH: the default model', () => {
         });
         const first = await startNode(target);
         // A question asked while the model downloads waits for it, then gets its answer.
-        const user = (
-          await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput())
-        ).body.data!;
-        const conversation = await target.api.post<Envelope<{ id: string }>>(
-          '/api/conversations',
-          {},
-          { token: user.accessToken },
-        );
+        const { user, conversationId } = await userWithConversation(target);
         const socket = await connectAs(target.url, user.accessToken);
         try {
           await target.api.post(
-            `/api/chat/conversations/${conversation.body.data!.id}/messages`,
+            `/api/chat/conversations/${conversationId}/messages`,
             { content: 'Once upon a time' },
             { token: user.accessToken },
           );
@@ -434,19 +424,13 @@ describe('no AI_MODEL_PATH and no network', () => {
     expect(readiness).toContain('Qwen2.5-0.5B-Instruct');
     expect(server.output()).toMatch(/local AI model is unavailable/);
 
-    const user = (await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput()))
-      .body.data!;
-    const conversation = await target.api.post<Envelope<{ id: string }>>(
-      '/api/conversations',
-      {},
-      { token: user.accessToken },
-    );
+    const { user, conversationId } = await userWithConversation(target);
     const socket = await connectAs(target.url, user.accessToken);
     try {
       const sent = await target.api.post<
         Envelope<{ message: { status: string }; generation: { id: string; messageId: string } }>
       >(
-        `/api/chat/conversations/${conversation.body.data!.id}/messages`,
+        `/api/chat/conversations/${conversationId}/messages`,
         { content: 'Hello?' },
         { token: user.accessToken },
       );
