@@ -107,6 +107,14 @@ async function instance(extra: Record<string, string> = {}): Promise<Instance> {
   return { port, url, api: new ApiClient(url), env };
 }
 
+/** Settings for a server whose AI answers come from the fake OpenAI-compatible upstream. */
+const answeredBy = (fake: { baseURL: string }) => ({
+  AI_PROVIDER: 'openai',
+  OPENAI_BASE_URL: fake.baseURL,
+  OPENAI_API_KEY: 'sk-test',
+  AI_TITLES: 'false',
+});
+
 /** A registered user of that server and a new conversation of theirs. */
 async function userWithConversation(target: Instance) {
   const user = (await target.api.post<Envelope<AuthData>>('/api/auth/register', buildUserInput()))
@@ -235,12 +243,7 @@ describe('a crash in the middle of an AI answer', () => {
         tokens: Array.from({ length: 500 }, (_, i) => ` w${i}`),
         delayMs: 20,
       };
-      const target = await instance({
-        AI_PROVIDER: 'openai',
-        OPENAI_BASE_URL: fake.baseURL,
-        OPENAI_API_KEY: 'sk-test',
-        AI_TITLES: 'false',
-      });
+      const target = await instance(answeredBy(fake));
       const first = await startNode(target);
       const { user, conversationId } = await userWithConversation(target);
       const sent = await target.api.post<Envelope<{ generation: { messageId: string } }>>(
@@ -280,12 +283,7 @@ describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
         tokens: Array.from({ length: 1_000 }, (_, i) => ` w${i}`),
         delayMs: 20, // 20 s of answer: longer than the grace period
       };
-      const target = await instance({
-        AI_PROVIDER: 'openai',
-        OPENAI_BASE_URL: fake.baseURL,
-        OPENAI_API_KEY: 'sk-test',
-        AI_TITLES: 'false',
-      });
+      const target = await instance(answeredBy(fake));
       const server = await startNode(target);
       const { user, conversationId } = await userWithConversation(target);
       const stream = await fetch(
