@@ -3,6 +3,7 @@
 import { MemoryGenerationLog, type GenerationLog } from './ai/generation-log.js';
 import type { AiProvider } from './ai/provider.js';
 import { createProvider } from './ai/providers/index.js';
+import { FairScheduler } from './ai/scheduler.js';
 import { MemoryStopSignals } from './ai/stop-signals.js';
 import type { Config } from './config/env.js';
 import type { Database } from './db/client.js';
@@ -26,6 +27,7 @@ import { ReactionRepository } from './repositories/reaction.repository.js';
 import { SearchRepository } from './repositories/search.repository.js';
 import { SessionRepository } from './repositories/session.repository.js';
 import { UserRepository } from './repositories/user.repository.js';
+import { AiPolicy } from './services/ai-policy.js';
 import { AuthService, type LoginLimiters } from './services/auth.service.js';
 import { ConversationService } from './services/conversation.service.js';
 import { GenerationService } from './services/generation.service.js';
@@ -150,6 +152,17 @@ export function createContainer(
       ? createProvider(config, (level, message) => logger[level](message))
       : (options.provider ?? undefined);
   const generationLog = new MemoryGenerationLog();
+  const aiPolicy = new AiPolicy({
+    defaultModel: provider?.defaultModel() ?? config.AI_MODEL,
+    models: config.AI_MODELS,
+    maxOutputTokens: config.AI_MAX_OUTPUT_TOKENS,
+    maxPendingPerUser: config.AI_MAX_PENDING_PER_USER,
+  });
+  const scheduler = new FairScheduler({
+    concurrency:
+      config.AI_CONCURRENCY ?? (config.AI_PROVIDER === 'local' ? config.AI_LOCAL_PARALLEL : 32),
+    maxPendingPerUser: config.AI_MAX_PENDING_PER_USER,
+  });
   const generations = new GenerationService({
     provider,
     generations: new GenerationRepository(database.db),
@@ -157,10 +170,11 @@ export function createContainer(
     conversations: conversationRepository,
     log: generationLog,
     stops: new MemoryStopSignals(),
+    scheduler,
+    policy: aiPolicy,
     events,
     metrics,
     logger,
-    maxOutputTokens: config.AI_MAX_OUTPUT_TOKENS,
     titles: config.AI_TITLES,
   });
 
@@ -175,6 +189,7 @@ export function createContainer(
       participantRepository,
       users,
       events,
+      aiPolicy,
     ),
     participants: new ParticipantService(
       conversationRepository,

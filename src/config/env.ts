@@ -91,7 +91,23 @@ const EnvSchema = z
     OPENAI_BASE_URL: z.url().optional(),
     AI_MODEL: z.string().min(1).optional(),
     AI_MODEL_PATH: z.string().min(1).optional(),
+    // A ceiling: conversation settings cannot raise it (SPEC §8).
     AI_MAX_OUTPUT_TOKENS: positiveInt(1024),
+    // The models a conversation may choose, comma-separated; unset: only the default model.
+    AI_MODELS: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((model) => model.trim())
+          .filter(Boolean),
+      )
+      .optional(),
+    // Answers a user may have running or waiting at once; more is a 429 (SPEC §8).
+    AI_MAX_PENDING_PER_USER: positiveInt(3),
+    // Answers this process generates at once; the rest wait their (fair) turn. Unset: the local
+    // model's AI_LOCAL_PARALLEL, or 32 for an OpenAI-compatible server.
+    AI_CONCURRENCY: z.coerce.number().int().positive().optional(),
     AI_TIMEOUT: duration('60s'),
     AI_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     // The context window of OpenAI-compatible models (their API does not say).

@@ -33,7 +33,7 @@ export function resumePoint(req: Request): number {
 export function streamGeneration(
   req: Request,
   res: Response,
-  follow: (listener: (event: GenerationEvent) => void) => () => void,
+  follow: (listener: (event: GenerationEvent) => void, lost: () => void) => () => void,
   status = 200,
 ): void {
   res.status(status);
@@ -54,16 +54,25 @@ export function streamGeneration(
     clearInterval(heartbeat);
     following.stop?.();
   };
-  following.stop = follow((event) => {
-    if (!open) return;
-    res.write(
-      `id: ${event.seq}\nevent: ${NAMES[event.type]}\ndata: ${JSON.stringify(payloadOf(event))}\n\n`,
-    );
-    if (event.type === 'end' || event.type === 'error') {
+  following.stop = follow(
+    (event) => {
+      if (!open) return;
+      res.write(
+        `id: ${event.seq}\nevent: ${NAMES[event.type]}\ndata: ${JSON.stringify(payloadOf(event))}\n\n`,
+      );
+      if (event.type === 'end' || event.type === 'error') {
+        close();
+        res.end();
+      }
+    },
+    // The caller may no longer see this conversation: nothing more, at once. (An EventSource
+    // reconnecting then gets 403 or 404 and stops.)
+    () => {
+      if (!open) return;
       close();
       res.end();
-    }
-  });
+    },
+  );
   if (!open) following.stop();
   req.on('close', close);
 }

@@ -152,6 +152,8 @@ export const messages = pgTable(
     role: messageRole('role').notNull(),
     type: messageType('type').notNull().default('TEXT'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    // The message this one replies to: an AI answer's question, or a reply a client chose. It
+    // never hides anything by itself (docs/api.md "Branches").
     parentId: text('parent_id').references((): AnyPgColumn => messages.id, setNull),
     threadId: text('thread_id'),
     status: messageStatus('status').notNull().default('SENT'),
@@ -166,6 +168,11 @@ export const messages = pgTable(
     editedAt: at('edited_at'),
     // A client's own id for a message it sends, so a retried send creates one message.
     clientMessageId: text('client_message_id'),
+    // Regenerate and edit-and-resend make alternatives: the first version of the message this one
+    // replaces. Only alternatives make branches (docs/api.md "Branches").
+    alternativeOf: text('alternative_of').references((): AnyPgColumn => messages.id, setNull),
+    // Off the active branch: a newer alternative replaced it, or it replies to one that was.
+    superseded: boolean('superseded').notNull().default(false),
     // English words as stems, plus overlapping bigrams of CJK runs (parley_cjk_bigrams, created
     // in migration 0001), so a two-character Chinese query finds text that contains it.
     searchVector: tsvector('search_vector').generatedAlwaysAs(
@@ -178,6 +185,7 @@ export const messages = pgTable(
     index('messages_conversation_id_created_at_idx').on(t.conversationId, t.createdAt, t.id),
     index('messages_user_id_idx').on(t.userId),
     index('messages_parent_id_idx').on(t.parentId),
+    index('messages_alternative_of_idx').on(t.alternativeOf),
     index('messages_search_vector_idx').using('gin', t.searchVector),
     uniqueIndex('messages_user_id_client_message_id_key')
       .on(t.userId, t.clientMessageId)

@@ -1,6 +1,6 @@
 // Generations and the assistant messages they fill: created together, saved as they grow,
 // finished together; plus the branch walk that context and `?branch=active` need.
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import {
   conversationParticipants,
@@ -14,6 +14,7 @@ import {
 } from '../db/schema.js';
 import { createId } from '../utils/ids.js';
 import { messageColumns } from './message-columns.js';
+import { lockVersionGroup, supersedeOtherVersions } from './message-versions.js';
 
 export interface GenerationAccess {
   generation: Generation;
@@ -26,6 +27,10 @@ export class GenerationRepository {
   /**
    * The empty assistant message (SENDING) and its generation (RUNNING), in one transaction;
    * `id` is the generation's, chosen by the caller (its stop signal exists before the rows).
+   * The answer replies to the question (`parentId`), sorts after it even when both were written
+   * in one millisecond, and is on the active branch when the question is (the question's row is
+   * read FOR SHARE, so an edit-and-resend replacing it at the same moment is waited for).
+   * `replaces`: a regenerated answer is an alternative of that one, which leaves the branch.
    */
   async start(values: {
     id: string;
@@ -34,8 +39,17 @@ export class GenerationRepository {
     requestedBy: string | null;
     provider: string;
     model: string;
+    replaces?: string | undefined;
   }): Promise<{ generation: Generation; message: Message }> {
+    const { replaces, ...generationValues } = values;
     return this.db.transaction(async (tx) => {
+      const root = replaces ? await lockVersionGroup(tx, replaces) : null;
+      const [question] = await tx
+        .select({ createdAt: messages.createdAt, superseded: messages.superseded })
+        .from(messages)
+        .where(eq(messages.id, values.userMessageId))
+        .for('share');
+      if (!question) throw new Error('the question vanished before its answer started');
       const [message] = await tx
         .insert(messages)
         .values({
@@ -48,12 +62,16 @@ export class GenerationRepository {
           status: 'SENDING',
           parentId: values.userMessageId,
           model: values.model,
+          alternativeOf: root,
+          superseded: question.superseded,
+          createdAt: sql`greatest(now(), ${question.createdAt.toISOString()}::timestamptz + interval '1 millisecond')`,
         })
         .returning(messageColumns);
       if (!message) throw new Error('INSERT … RETURNING returned no row');
+      if (root) await supersedeOtherVersions(tx, root, message.id);
       const [generation] = await tx
         .insert(generations)
-        .values({ ...values, messageId: message.id })
+        .values({ ...generationValues, messageId: message.id })
         .returning();
       if (!generation) throw new Error('INSERT … RETURNING returned no row');
       await tx

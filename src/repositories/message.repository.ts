@@ -15,6 +15,7 @@ import {
   type ParticipantRole,
 } from '../db/schema.js';
 import { messageColumns } from './message-columns.js';
+import { lockVersionGroup, supersedeOtherVersions } from './message-versions.js';
 
 /** Where a message sits in its conversation's order: the keyset of every page query. */
 export interface MessagePosition {
@@ -29,9 +30,9 @@ export interface MessageAccess {
 }
 
 /**
- * A user's message (the AI's answers arrive with the generation runner). Without parentId it
- * continues the conversation's newest message (the tree SPEC §7 branches on); an empty string
- * makes it a root.
+ * A user's message (the AI's answers arrive with the generation runner). `parentId` is only the
+ * message it replies to, when the client chose one: a reply to a message off the active branch is
+ * off it too. Sending never hides another message (docs/api.md "Branches").
  */
 export interface NewMessage {
   conversationId: string;
@@ -69,14 +70,35 @@ export class MessageRepository {
     values: NewMessage,
     attachmentIds: readonly string[] = [],
   ): Promise<SendResult> {
+    return this.create(values, attachmentIds);
+  }
+
+  /**
+   * Edit-and-resend: the new message is an alternative of `replacesId` (a version of the same
+   * message). In the same transaction every other version of it, and what replied to them, leaves
+   * the active branch; the version group is locked first, so concurrent alternatives of one
+   * message leave exactly one of them active.
+   */
+  async createAlternative(values: NewMessage, replacesId: string): Promise<SendResult> {
+    return this.create(values, [], replacesId);
+  }
+
+  private async create(
+    values: NewMessage,
+    attachmentIds: readonly string[],
+    replacesId?: string,
+  ): Promise<SendResult> {
     try {
       const row =
-        attachmentIds.length === 0
-          ? await this.sendStatement(this.db, values)
+        attachmentIds.length === 0 && !replacesId
+          ? await this.sendStatement(this.db, values, null)
           : await this.db.transaction(async (tx) => {
-              const inserted = await this.sendStatement(tx, values);
-              if (inserted)
+              const root = replacesId ? await lockVersionGroup(tx, replacesId) : null;
+              const inserted = await this.sendStatement(tx, values, root);
+              if (!inserted) return undefined;
+              if (attachmentIds.length)
                 await this.claimAttachments(tx, inserted.message.id, values.userId, attachmentIds);
+              if (root) await supersedeOtherVersions(tx, root, inserted.message.id);
               return inserted;
             });
       if (!row) return { ok: false, reason: 'not-a-participant' };
@@ -96,7 +118,7 @@ export class MessageRepository {
     }
   }
 
-  private async sendStatement(db: Db, v: NewMessage) {
+  private async sendStatement(db: Db, v: NewMessage, alternativeOf: string | null) {
     const params = {
       id: createId(),
       conversationId: v.conversationId,
@@ -108,6 +130,7 @@ export class MessageRepository {
       parentId: v.parentId ?? null,
       metadata: v.metadata ? JSON.stringify(v.metadata) : null,
       clientMessageId: v.clientMessageId ?? null,
+      alternativeOf,
     };
     // Prepared once per database handle and named, so PostgreSQL parses and plans it once per
     // connection and Drizzle builds it once per process; a transaction needs its own.
@@ -178,9 +201,12 @@ export class MessageRepository {
   }
 
   /** The position of a message, only if it belongs to the conversation. */
-  async position(conversationId: string, messageId: string): Promise<MessagePosition | undefined> {
+  async position(
+    conversationId: string,
+    messageId: string,
+  ): Promise<(MessagePosition & { superseded: boolean }) | undefined> {
     const [row] = await this.db
-      .select({ createdAt: messages.createdAt, id: messages.id })
+      .select({ createdAt: messages.createdAt, id: messages.id, superseded: messages.superseded })
       .from(messages)
       .where(and(eq(messages.id, messageId), eq(messages.conversationId, conversationId)))
       .limit(1);
@@ -195,7 +221,13 @@ export class MessageRepository {
    */
   async page(
     conversationId: string,
-    options: { limit: number; before?: MessagePosition; after?: MessagePosition },
+    options: {
+      limit: number;
+      before?: MessagePosition;
+      after?: MessagePosition;
+      /** Only the active branch: what no alternative has replaced. */
+      activeOnly?: boolean;
+    },
   ): Promise<{ rows: Message[]; hasMore: boolean }> {
     const keyset = (op: '<' | '>', at: MessagePosition): SQL =>
       sql`(${messages.createdAt}, ${messages.id}) ${sql.raw(op)} (${at.createdAt.toISOString()}::timestamptz, ${at.id})`;
@@ -203,6 +235,7 @@ export class MessageRepository {
     const conditions = [eq(messages.conversationId, conversationId)];
     if (options.after) conditions.push(keyset('>', options.after));
     if (options.before) conditions.push(keyset('<', options.before));
+    if (options.activeOnly) conditions.push(eq(messages.superseded, false));
     const order = forward
       ? [asc(messages.createdAt), asc(messages.id)]
       : [desc(messages.createdAt), desc(messages.id)];
@@ -227,44 +260,25 @@ export class MessageRepository {
   }
 
   /**
-   * The branch ending at `messageId`: it and its ancestors through parent_id, oldest first
-   * (at most `limit`, the newest kept).
+   * What an answer to `question` reads: the active branch up to and including the question,
+   * oldest first (the newest `limit` of it). The question itself is included even when it is off
+   * the active branch (an answer regenerated there). One backward range scan of the
+   * (conversation_id, created_at, id) index: the answer's request waits on it.
    */
-  async branch(messageId: string, limit = 500): Promise<Message[]> {
-    // One statement (the answer's request waits on it): the ancestors' ids from a recursive
-    // walk, their rows in the same query; the order is rebuilt from the parent links below.
-    // `= any(array(…))`, not `in (…)`: the planner then fetches the rows by primary key instead
-    // of hashing the ids against a scan of every message.
-    const found = await this.db
+  async history(question: MessagePosition & { conversationId: string }, limit = 500) {
+    const rows = await this.db
       .select(messageColumns)
       .from(messages)
       .where(
-        sql`${messages.id} = any(array(
-          with recursive branch(id, parent_id, depth) as (
-            select id, parent_id, 0 from ${messages} where id = ${messageId}
-            union all
-            select m.id, m.parent_id, b.depth + 1 from ${messages} m join branch b on m.id = b.parent_id
-            where b.depth < ${limit - 1}
-          )
-          select id from branch))`,
-      );
-    const byId = new Map(found.map((m) => [m.id, m]));
-    const newestFirst: Message[] = [];
-    for (let m = byId.get(messageId); m; m = m.parentId ? byId.get(m.parentId) : undefined) {
-      newestFirst.push(m);
-    }
-    return newestFirst.reverse();
-  }
-
-  /** The newest message of a conversation: the leaf of its active branch. */
-  async newestMessageId(conversationId: string): Promise<string | undefined> {
-    const [row] = await this.db
-      .select({ id: messages.id })
-      .from(messages)
-      .where(eq(messages.conversationId, conversationId))
-      .orderBy(sql`${messages.createdAt} desc, ${messages.id} desc`)
-      .limit(1);
-    return row?.id;
+        and(
+          eq(messages.conversationId, question.conversationId),
+          sql`(${messages.createdAt}, ${messages.id}) <= (${question.createdAt.toISOString()}::timestamptz, ${question.id})`,
+          sql`(${messages.superseded} = false or ${messages.id} = ${question.id})`,
+        ),
+      )
+      .orderBy(desc(messages.createdAt), desc(messages.id))
+      .limit(limit);
+    return rows.reverse();
   }
 
   async softDelete(id: string): Promise<Message | undefined> {
@@ -304,25 +318,32 @@ function sendQuery(db: Db) {
       .where(and(eq(conversations.id, p('conversationId')), sql`exists (select 1 from ${allowed})`))
       .returning({ id: conversations.id }),
   );
-  // Values in the table's column order (Drizzle lists every non-generated column).
-  const inserted = db.$with('inserted').as(
+  // The columns are named (a column added later with a default cannot shift these values). A
+  // reply takes its parent's place on or off the active branch; FOR SHARE waits for an
+  // alternative replacing the parent to commit, so a reply cannot slip past it (docs/api.md).
+  const parent = db.$with('parent').as(
     db
-      .insert(messages)
-      .select(
-        sql`select ${p('id')}, ${p('conversationId')}, ${p('userId')}, ${p('content')},
-                   ${p('role')}::"MessageRole", ${p('type')}::"MessageType", ${p('metadata')}::jsonb,
-                   nullif(coalesce(${p('parentId')}::text, (
-                     select latest.id from ${messages} latest
-                     where latest.conversation_id = ${p('conversationId')}
-                     order by latest.created_at desc, latest.id desc limit 1)), ''),
-                   null, ${p('status')}::"MessageStatus", false, false, null, null,
-                   null, now(), now(), null, ${p('clientMessageId')}
-            where exists (select 1 from ${allowed})`,
-      )
-      .returning(messageColumns),
+      .select({ superseded: messages.superseded })
+      .from(messages)
+      .where(and(eq(messages.id, p('parentId')), eq(messages.conversationId, p('conversationId'))))
+      .for('share'),
+  );
+  const returned = sql.join(
+    Object.values(messageColumns).map((column) => sql.identifier(column.name)),
+    sql`, `,
+  );
+  const inserted = db.$with('inserted', messageColumns).as(
+    sql`insert into ${messages} (id, conversation_id, user_id, content, role, type, metadata,
+          parent_id, status, client_message_id, alternative_of, superseded)
+        select ${p('id')}, ${p('conversationId')}, ${p('userId')}, ${p('content')},
+               ${p('role')}::"MessageRole", ${p('type')}::"MessageType", ${p('metadata')}::jsonb,
+               ${p('parentId')}::text, ${p('status')}::"MessageStatus", ${p('clientMessageId')}::text,
+               ${p('alternativeOf')}::text, coalesce((select superseded from ${parent}), false)
+        where exists (select 1 from ${allowed})
+        returning ${returned}`,
   );
   return db
-    .with(allowed, touched, inserted)
+    .with(allowed, touched, parent, inserted)
     .select({
       message: columnsOf(inserted),
       authorUsername: users.username,

@@ -8,10 +8,15 @@ const Description = z.string().max(2000);
 /** Per-conversation AI settings (SPEC §5); every field optional on input. */
 const SettingsFields = {
   aiEnabled: z.boolean(),
-  model: z.string().trim().min(1).max(200),
+  model: z.string().trim().min(1).max(200).meta({
+    description:
+      'One of the models the server offers (AI_MODELS; unset: only its default model); another is a 400',
+  }),
   systemPrompt: z.string().max(8000),
   temperature: z.number().min(0).max(2),
-  maxOutputTokens: z.int().min(1).max(32_768),
+  maxOutputTokens: z.int().min(1).max(32_768).meta({
+    description: 'At most the server’s ceiling AI_MAX_OUTPUT_TOKENS (default 1024); more is a 400',
+  }),
 };
 
 export const ConversationSettingsInput = z

@@ -71,10 +71,10 @@ export const ListMessagesQuery = z
     limit: QueryInt(1, 100, 50),
     before: Id.optional().meta({ description: 'A message id: the page of messages before it' }),
     after: Id.optional().meta({ description: 'A message id: the page of messages after it' }),
-    branch: z
-      .enum(['all', 'active'])
-      .default('all')
-      .meta({ description: 'active: only the path from the newest message back to the root' }),
+    branch: z.enum(['all', 'active']).default('all').meta({
+      description:
+        'active: without the versions a regenerate or edit-and-resend replaced (and their answers)',
+    }),
   })
   .refine((q) => !(q.before && q.after), 'use before or after, not both');
 export type ListMessagesQuery = z.infer<typeof ListMessagesQuery>;
@@ -122,7 +122,18 @@ export const Message = z
     role: MessageRole,
     type: MessageType,
     metadata: z.record(z.string(), z.unknown()).nullable(),
-    parentId: Id.nullable(),
+    parentId: Id.nullable().meta({
+      description:
+        'The message this one replies to: an answer’s question, or a reply a client chose',
+    }),
+    alternativeOf: Id.nullable().meta({
+      description:
+        'Set on a regenerated answer or an edited-and-resent message: the first version of the message it replaces',
+    }),
+    superseded: z.boolean().meta({
+      description:
+        'Off the active branch: a newer version replaced it, or it replies to one that was replaced',
+    }),
     threadId: z.string().nullable(),
     status: MessageStatus,
     isEdited: z.boolean(),

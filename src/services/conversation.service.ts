@@ -14,6 +14,7 @@ import type {
   UpdateConversationBody,
 } from '../schemas/conversation.schemas.js';
 import { requireRole } from './access.js';
+import type { AiPolicy } from './ai-policy.js';
 import type { Principal } from './session.service.js';
 import { toConversationFields, toParticipantView } from './views.js';
 
@@ -23,9 +24,12 @@ export class ConversationService {
     private readonly participants: ParticipantRepository,
     private readonly users: UserRepository,
     private readonly events: EventBus,
+    /** The operator's AI ceilings: settings asking for more are a 400 (SPEC §8). */
+    private readonly ai: AiPolicy,
   ) {}
 
   async create(principal: Principal, body: CreateConversationBody) {
+    this.ai.check(body.settings);
     const memberIds = [...new Set(body.participantIds ?? [])].filter(
       (id) => id !== principal.userId,
     );
@@ -93,6 +97,7 @@ export class ConversationService {
       await this.conversations.getAccess(conversationId, principal.userId),
       'ADMIN',
     );
+    this.ai.check(body.settings);
     const patch: Parameters<ConversationRepository['update']>[1] = {};
     if (body.title !== undefined) patch.title = body.title;
     if (body.description !== undefined) patch.description = body.description;

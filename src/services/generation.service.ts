@@ -1,6 +1,7 @@
-// AI answers (SPEC §7): start one for a user message, run it in the background into the
-// generation log, finish or fail it in the database, stop it for any participant, and title a
-// new conversation after its first exchange.
+// AI answers (SPEC §7): start one for a user message when its user's turn comes (fairly shared,
+// capped per user: SPEC §8), run it in the background into the generation log, finish or fail it
+// in the database, stop it for any participant (and when its conversation is deleted), and title
+// a new conversation after its first exchange.
 import { readEagerly } from '../ai/chunk-queue.js';
 import { fitContext, toChat, type FittedContext } from '../ai/context.js';
 import type { GenerationListener, GenerationLog } from '../ai/generation-log.js';
@@ -11,10 +12,12 @@ import {
   type GenerationRequest,
   type StreamChunk,
 } from '../ai/provider.js';
+import type { FairScheduler, Ticket } from '../ai/scheduler.js';
 import type { StopSignals } from '../ai/stop-signals.js';
+import { suggestTitle } from '../ai/title.js';
 import type { ConversationSettings, Generation, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import { AppError } from '../errors.js';
+import { AppError, conflict, rateLimited } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { GenerationRepository } from '../repositories/generation.repository.js';
@@ -22,6 +25,8 @@ import type { MessageRepository } from '../repositories/message.repository.js';
 import { createId } from '../utils/ids.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import { requireRole } from './access.js';
+import type { AiPolicy } from './ai-policy.js';
+import { watchAccess } from './access-watch.js';
 import type { Principal } from './session.service.js';
 import { toMessageView } from './views.js';
 
@@ -30,7 +35,19 @@ export interface GenerationRef {
   messageId: string;
 }
 
+/** The user message an answer answers: where it sits decides what the answer reads. */
+export interface Question {
+  id: string;
+  conversationId: string;
+  createdAt: Date;
+}
+
+/** Follows a generation's events; `lost` is called when the follower may no longer see it. */
+export type Follow = (listener: GenerationListener, lost: () => void) => () => void;
+
 const DEFAULT_TITLE = '新对话';
+/** How long a user over the cap is told to wait before trying again (answers take seconds). */
+const CAP_RETRY_SECONDS = 5;
 
 /** An answer's request, already sent: what it was built from and the chunks coming back. */
 interface Upstream {
@@ -41,7 +58,8 @@ interface Upstream {
 }
 
 export class GenerationService {
-  private readonly running = new Set<Promise<void>>();
+  /** Answers started here and not yet finished (waiting for their turn or running). */
+  private readonly running = new Map<string, { conversationId: string; done: Promise<void> }>();
 
   constructor(
     private readonly deps: {
@@ -51,79 +69,141 @@ export class GenerationService {
       conversations: ConversationRepository;
       log: GenerationLog;
       stops: StopSignals;
+      scheduler: FairScheduler;
+      policy: AiPolicy;
       events: EventBus;
       metrics: Metrics;
       logger: Logger;
-      maxOutputTokens: number;
       titles: boolean;
     },
-  ) {}
+  ) {
+    // A deleted conversation's answers stop at once: nobody may read them any more (SPEC §8).
+    deps.events.subscribe('conversation.deleted', ({ conversationId }) => {
+      for (const [id, answer] of this.running) {
+        if (answer.conversationId === conversationId) this.deps.stops.stop(id);
+      }
+    });
+  }
+
+  /** Whether this server answers at all (AI_PROVIDER is not `none`). */
+  get enabled(): boolean {
+    return this.deps.provider !== undefined;
+  }
 
   /**
-   * Starts the AI's answer to a user message when the conversation has AI on: the assistant
-   * message exists (SENDING) and the start event is published before this returns; the answer
-   * streams in the background.
+   * A place for one more answer of this user (SPEC §8: AI_MAX_PENDING_PER_USER running or
+   * waiting), or undefined when the user has used them up. Taken before anything is stored;
+   * the caller releases it when the answer does not start after all.
+   */
+  tryReserve(userId: string): Ticket | undefined {
+    return this.deps.scheduler.reserve(userId);
+  }
+
+  /** Like tryReserve, for a request that must have an answer: 409 when answers are off, 429 over the cap. */
+  reserveOrRefuse(userId: string, settings: ConversationSettings | null | undefined): Ticket {
+    if (!this.enabled) throw conflict('AI answers are turned off on this server');
+    if (settings?.aiEnabled === false)
+      throw conflict('AI answers are turned off in this conversation');
+    const ticket = this.tryReserve(userId);
+    if (!ticket) throw this.tooManyAnswers();
+    return ticket;
+  }
+
+  /** 429 for a user whose answers are all running or waiting (SPEC §8). */
+  tooManyAnswers(): AppError {
+    const cap = this.deps.policy.maxPendingPerUser;
+    return rateLimited(
+      CAP_RETRY_SECONDS,
+      `You already have ${cap} AI answers running or waiting; try again when one has finished`,
+    );
+  }
+
+  /**
+   * Starts the AI's answer to a user message, holding the ticket the caller reserved: the
+   * assistant message exists (SENDING) and the start event is published before this returns;
+   * the answer streams in the background once its turn comes. `replaces`: a regenerated answer
+   * is an alternative of that one.
    */
   async answer(
-    requestedBy: string | null,
-    conversationId: string,
-    userMessageId: string,
+    ticket: Ticket,
+    question: Question,
     settings: ConversationSettings | null,
-  ): Promise<GenerationRef | undefined> {
+    replaces?: string,
+  ): Promise<GenerationRef> {
     const { provider } = this.deps;
-    if (!provider || settings?.aiEnabled === false) return undefined;
+    if (!provider) {
+      ticket.release();
+      throw conflict('AI answers are turned off on this server');
+    }
     const startedAt = Date.now(); // time to first token counts from here
     const generationId = createId();
-    const model = settings?.model ?? provider.defaultModel();
+    const model = this.deps.policy.modelFor(settings);
     const stop = this.deps.stops.register(generationId);
-    // The request goes upstream before the answer's rows are written: an upstream takes tens of
-    // milliseconds to its first token, and the writes fit into that wait instead of adding to
-    // the time to first token (bench/ttft.ts). Only the branch is read first (the database
-    // serves one statement at a time on PGlite); the model's window and the fitting, which wait
-    // for a local model to load, do not hold up the rows. Failures surface where `run` awaits.
-    const branch = this.deps.messages.branch(userMessageId);
-    const upstream: Promise<Upstream> = branch
-      .then((rows) => this.request(provider, model, settings ?? {}, rows))
-      .then(({ request, fitted, question }) => ({
-        fitted,
-        question,
-        chunks: readEagerly(provider.stream(request, stop.signal)),
-      }));
-    upstream.catch(() => undefined);
-    await branch.catch(() => undefined);
-    // One turn of the event loop lets the HTTP client put the request on the wire before the
-    // writes below (PGlite runs them on this thread).
-    await new Promise((resolve) => setImmediate(resolve));
+    let upstream: Promise<Upstream>;
+    if (ticket.startNow()) {
+      // The request goes upstream before the answer's rows are written: an upstream takes tens
+      // of milliseconds to its first token, and the writes fit into that wait instead of adding
+      // to the time to first token (bench/ttft.ts). Only the history is read first (PGlite
+      // serves one statement at a time). Failures surface where `run` awaits.
+      const history = this.deps.messages.history(question);
+      upstream = history.then((rows) =>
+        this.request(provider, model, settings ?? {}, rows, stop.signal),
+      );
+      upstream.catch(() => undefined);
+      await history.catch(() => undefined);
+      // One turn of the event loop lets the HTTP client put the request on the wire before the
+      // writes below (PGlite runs them on this thread).
+      await new Promise((resolve) => setImmediate(resolve));
+    } else {
+      // Its turn comes later: read the history then, so the answer sees what was said meanwhile.
+      upstream = ticket.started(stop.signal).then(
+        async () =>
+          this.request(
+            provider,
+            model,
+            settings ?? {},
+            await this.deps.messages.history(question),
+            stop.signal,
+          ),
+        () => stoppedBeforeItsTurn(),
+      );
+      upstream.catch(() => undefined);
+    }
     let started: Awaited<ReturnType<GenerationRepository['start']>>;
     try {
       started = await this.deps.generations.start({
         id: generationId,
-        conversationId,
-        userMessageId,
-        requestedBy,
+        conversationId: question.conversationId,
+        userMessageId: question.id,
+        requestedBy: ticket.userId,
         provider: provider.name,
         model,
+        replaces,
       });
     } catch (error) {
       this.deps.stops.stop(generationId); // closes the upstream request already sent
       stop.release();
+      ticket.release();
       throw error;
     }
     const { generation, message } = started;
     // A new answer has no author, reactions or files: its view needs no queries.
     this.deps.events.publish('message.created', {
-      conversationId,
+      conversationId: question.conversationId,
       message: toMessageView(message, undefined),
     });
     publishStart(this.deps.log, {
       generationId: generation.id,
       messageId: message.id,
-      conversationId,
+      conversationId: question.conversationId,
     });
-    const run = this.run(provider, generation, upstream, stop, startedAt).finally(() =>
-      this.running.delete(run),
-    );
-    this.running.add(run);
+    const done = this.run(provider, generation, upstream, startedAt)
+      .finally(() => {
+        stop.release();
+        ticket.release();
+      })
+      .finally(() => this.running.delete(generation.id));
+    this.running.set(generation.id, { conversationId: question.conversationId, done });
     return { id: generation.id, messageId: message.id };
   }
 
@@ -147,15 +227,16 @@ export class GenerationService {
 
   /**
    * Opens a generation the caller may see for streaming: checks access and that the stream is
-   * still kept (404 otherwise: the message holds the answer), then returns a synchronous
-   * `follow` that replays events after `afterSeq` and calls back with each new one.
+   * still kept (404 otherwise: the message holds the answer), then returns a synchronous `follow`
+   * that replays events after `afterSeq` and calls back with each new one, until the caller
+   * leaves the conversation, it is deleted or the session ends (then `lost`).
    */
   async openStream(
     principal: Principal,
     generationId: string,
     afterSeq: number,
-  ): Promise<((listener: GenerationListener) => () => void) | undefined> {
-    await this.access(principal, generationId);
+  ): Promise<Follow | undefined> {
+    const generation = await this.access(principal, generationId);
     const events = this.deps.log.read(generationId, -1);
     if (!events) {
       throw new AppError(
@@ -169,8 +250,21 @@ export class GenerationService {
     if (last && (last.type === 'end' || last.type === 'error') && last.seq <= afterSeq) {
       return undefined;
     }
-    return (listener) =>
-      this.deps.log.follow(generationId, afterSeq, listener) ?? (() => undefined);
+    return (listener, lost) => {
+      const unfollow = this.deps.log.follow(generationId, afterSeq, listener) ?? (() => undefined);
+      const unwatch = watchAccess(
+        this.deps.events,
+        { ...principal, conversationId: generation.conversationId },
+        () => {
+          unfollow();
+          lost();
+        },
+      );
+      return () => {
+        unwatch();
+        unfollow();
+      };
+    };
   }
 
   /** At start: generations a crashed process left running are failed, not SENDING forever. */
@@ -181,39 +275,39 @@ export class GenerationService {
   /** Waits for running generations (graceful shutdown), stopping them after `graceMs`. */
   async drain(graceMs: number): Promise<void> {
     const timer = setTimeout(() => {
-      for (const id of [...this.runningIds]) this.deps.stops.stop(id);
+      for (const id of this.running.keys()) this.deps.stops.stop(id);
     }, graceMs);
-    await Promise.allSettled([...this.running]);
+    await Promise.allSettled([...this.running.values()].map((answer) => answer.done));
     clearTimeout(timer);
   }
 
-  private readonly runningIds = new Set<string>();
-
-  /** The request for an answer to `userMessageId`: its branch, fitted into the model's window. */
+  /** Sends the request for an answer: the history, fitted into the model's window. */
   private async request(
     provider: AiProvider,
     model: string,
     settings: ConversationSettings,
-    branch: Message[],
-  ): Promise<{ request: GenerationRequest; fitted: FittedContext; question: string | undefined }> {
+    history: Message[],
+    signal: AbortSignal,
+  ): Promise<Upstream> {
     const { contextWindow } = await provider.capabilities(model);
     const fitted = await fitContext({
       provider,
       model,
       contextWindow,
       systemPrompt: settings.systemPrompt,
-      history: toChat(branch),
-      maxOutputTokens: settings.maxOutputTokens ?? this.deps.maxOutputTokens,
+      history: toChat(history),
+      maxOutputTokens: this.deps.policy.maxOutputTokensFor(settings),
     });
+    const request: GenerationRequest = {
+      messages: fitted.messages,
+      model,
+      temperature: settings.temperature,
+      maxOutputTokens: fitted.maxOutputTokens,
+    };
     return {
-      request: {
-        messages: fitted.messages,
-        model,
-        temperature: settings.temperature,
-        maxOutputTokens: fitted.maxOutputTokens,
-      },
       fitted,
-      question: branch.at(-1)?.content,
+      question: history.at(-1)?.content,
+      chunks: readEagerly(provider.stream(request, signal)),
     };
   }
 
@@ -221,7 +315,6 @@ export class GenerationService {
     provider: AiProvider,
     generation: Generation,
     upstream: Promise<Upstream>,
-    { release }: { release: () => void },
     startedAt: number,
   ) {
     const { log, metrics, generations } = this.deps;
@@ -230,7 +323,6 @@ export class GenerationService {
       messageId: generation.messageId,
       conversationId: generation.conversationId,
     };
-    this.runningIds.add(generation.id);
     metrics.activeGenerations.inc();
     try {
       const { fitted, question, chunks } = await upstream;
@@ -277,13 +369,11 @@ export class GenerationService {
         status: result.stopped ? 'stopped' : 'completed',
       });
       metrics.tokensOut.inc({ provider: provider.name }, result.usage.completionTokens);
-      if (this.deps.titles && !result.stopped)
+      if (this.deps.titles && !result.stopped && question)
         await this.titleIfNew(provider, generation, question, result.content);
     } catch (error) {
       await this.failed(provider, generation, ids, error);
     } finally {
-      release();
-      this.runningIds.delete(generation.id);
       metrics.activeGenerations.dec();
     }
   }
@@ -322,41 +412,18 @@ export class GenerationService {
   private async titleIfNew(
     provider: AiProvider,
     generation: Generation,
-    question: string | undefined,
+    question: string,
     answer: string,
   ) {
     try {
       const conversation = await this.deps.conversations.getById(generation.conversationId);
-      if (!conversation || conversation.title !== DEFAULT_TITLE || !question) return;
-      let title = '';
-      for await (const chunk of provider.stream(
-        {
-          model: generation.model,
-          maxOutputTokens: 24,
-          temperature: 0.2,
-          messages: [
-            {
-              role: 'system',
-              content:
-                'Reply with a short title (at most 6 words) for this conversation, and nothing else.',
-            },
-            { role: 'user', content: `${question.slice(0, 1000)}\n\n${answer.slice(0, 1000)}` },
-          ],
-        },
-        new AbortController().signal,
-      )) {
-        if (chunk.type === 'delta') title += chunk.text;
-      }
-      const clean = title
-        .replace(/[\r\n"“”「」*#]+/g, ' ')
-        .replace(/\s+/g, ' ')
-        .trim()
-        .slice(0, 80);
-      if (!clean) return;
+      if (!conversation || conversation.title !== DEFAULT_TITLE) return;
+      const title = await suggestTitle(provider, generation.model, question, answer);
+      if (!title) return;
       const updated = await this.deps.conversations.renameIfTitled(
         generation.conversationId,
         DEFAULT_TITLE,
-        clean,
+        title,
       );
       if (updated) {
         this.deps.events.publish('conversation.updated', {
@@ -369,4 +436,19 @@ export class GenerationService {
       this.deps.logger.warn('Could not title a conversation', describeError(error));
     }
   }
+}
+
+/** An answer stopped before its turn came: it ends at once, stopped, with no text. */
+function stoppedBeforeItsTurn(): Upstream {
+  return {
+    fitted: { messages: [], includedIds: [], dropped: 0, maxOutputTokens: 0 },
+    question: undefined,
+    chunks: (async function* (): AsyncGenerator<StreamChunk> {
+      yield {
+        type: 'done',
+        usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+        finishReason: 'stopped',
+      };
+    })(),
+  };
 }

@@ -1,20 +1,14 @@
 // Messages: send (idempotent per client id, rate-limited per user across HTTP and sockets),
 // keyset pages, edit by the author, soft delete by the author, conversation admins or global
 // moderators.
-import type { Attachment, Message } from '../db/schema.js';
+import type { Ticket } from '../ai/scheduler.js';
+import type { Attachment, ConversationSettings, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import {
-  AppError,
-  conflict,
-  forbidden,
-  notFound,
-  rateLimited,
-  validationError,
-} from '../errors.js';
+import { conflict, forbidden, notFound, rateLimited, validationError } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { AttachmentRepository } from '../repositories/attachment.repository.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
-import type { MessageRepository } from '../repositories/message.repository.js';
+import type { MessagePosition, MessageRepository } from '../repositories/message.repository.js';
 import type {
   ListMessagesQuery,
   MessageView,
@@ -32,6 +26,9 @@ export interface SendResult {
   /** The AI's answer, started when the conversation has AI on and the send did not say ai: false. */
   generation?: GenerationRef;
 }
+
+/** A stored message and its conversation's settings (unset for a replay): what an answer needs. */
+type Stored = SendResult & { settings?: ConversationSettings | null };
 
 export class MessageService {
   constructor(
@@ -65,6 +62,58 @@ export class MessageService {
       if (earlier) return earlier;
       throw rateLimited(Math.ceil(verdict.retryAfterMs / 1000), 'Too many messages; slow down');
     }
+    // The AI's answer needs a place in its user's queue, taken before anything is stored.
+    let ticket: Ticket | undefined;
+    if (body.ai !== false && this.generations.enabled) {
+      ticket = this.generations.tryReserve(principal.userId);
+      if (!ticket) await this.refuseOverCap(principal, conversationId, body.clientMessageId);
+    }
+    let stored: Stored;
+    try {
+      stored = await this.store(principal, conversationId, body);
+    } catch (error) {
+      ticket?.release();
+      throw error;
+    }
+    const { settings, ...sent } = stored;
+    if (!ticket) return sent;
+    if (sent.replayed || settings?.aiEnabled === false) {
+      ticket.release();
+      return sent;
+    }
+    const generation = await this.generations.answer(
+      ticket,
+      { id: sent.message.id, conversationId, createdAt: new Date(sent.message.createdAt) },
+      settings ?? null,
+    );
+    return { ...sent, generation };
+  }
+
+  /**
+   * Over the cap of answers (SPEC §8): a 429, unless this send would not be answered anyway (the
+   * conversation has AI off) or it is the retry of a message already sent.
+   */
+  private async refuseOverCap(
+    principal: Principal,
+    conversationId: string,
+    clientMessageId: string | undefined,
+  ): Promise<void> {
+    const access = requireRole(
+      await this.conversations.getAccess(conversationId, principal.userId),
+    );
+    if (access.conversation.settings?.aiEnabled === false) return;
+    if (clientMessageId && (await this.replay(principal.userId, conversationId, clientMessageId)))
+      return;
+    throw this.generations.tooManyAnswers();
+  }
+
+  /** Stores the message (or finds the one a repeated clientMessageId sent) and publishes it. */
+  private async store(
+    principal: Principal,
+    conversationId: string,
+    body: SendMessageBody,
+    replacesId?: string,
+  ): Promise<Stored> {
     const attachmentIds = [...new Set(body.attachments ?? [])];
     if (body.parentId || attachmentIds.length) {
       requireRole(await this.conversations.getAccess(conversationId, principal.userId));
@@ -75,19 +124,19 @@ export class MessageService {
     const files = await this.attachments.listUnsent(attachmentIds, principal.userId);
     if (files.length !== attachmentIds.length) throw unusableAttachments();
 
-    const result = await this.messages.createAsParticipant(
-      {
-        conversationId,
-        userId: principal.userId,
-        content: body.content,
-        role: 'USER',
-        type: files.length ? typeOfAttachments(files) : (body.type ?? 'TEXT'),
-        parentId: body.parentId ?? null,
-        metadata: body.metadata ?? null,
-        clientMessageId: body.clientMessageId ?? null,
-      },
-      attachmentIds,
-    );
+    const values = {
+      conversationId,
+      userId: principal.userId,
+      content: body.content,
+      role: 'USER' as const,
+      type: files.length ? typeOfAttachments(files) : (body.type ?? 'TEXT'),
+      parentId: body.parentId ?? null,
+      metadata: body.metadata ?? null,
+      clientMessageId: body.clientMessageId ?? null,
+    };
+    const result = replacesId
+      ? await this.messages.createAlternative(values, replacesId)
+      : await this.messages.createAsParticipant(values, attachmentIds);
     if (!result.ok) {
       if (result.reason === 'attachments-unavailable') throw unusableAttachments();
       if (result.reason === 'duplicate-client-id') {
@@ -111,21 +160,13 @@ export class MessageService {
       files.map((file) => ({ ...file, messageId: result.message.id })),
     );
     this.events.publish('message.created', { conversationId, message });
-    const generation =
-      body.ai === false
-        ? undefined
-        : await this.generations.answer(
-            principal.userId,
-            conversationId,
-            result.message.id,
-            result.settings,
-          );
-    return { message, replayed: false, ...(generation ? { generation } : {}) };
+    return { message, replayed: false, settings: result.settings };
   }
 
   /**
-   * Edit-and-resend (SPEC §5): a new USER message beside the original (same parent) with the new
-   * text, and a new answer to it. The old branch stays.
+   * Edit-and-resend (SPEC §5): a new USER message with the new text, an alternative of the
+   * original (which leaves the active branch with its answers, kept under `branch=all`), and a
+   * new answer to it. Only where the AI answers: 409 otherwise, nothing stored.
    */
   async editBranch(principal: Principal, messageId: string, content: string): Promise<SendResult> {
     const { message } = requireRole(
@@ -137,14 +178,38 @@ export class MessageService {
     if (message.role !== 'USER') throw fieldError('messageId', 'must be a user message');
     if (message.userId !== principal.userId)
       throw forbidden('Only the author can edit-and-resend a message');
-    return this.send(principal, message.conversationId, {
-      content,
-      type: message.type === 'CODE' || message.type === 'MARKDOWN' ? message.type : 'TEXT',
-      parentId: message.parentId ?? '',
-    });
+    const { conversationId } = message;
+    const settings = await this.settingsOf(principal, conversationId);
+    const ticket = this.generations.reserveOrRefuse(principal.userId, settings);
+    let sent: Stored;
+    try {
+      await this.spendBudget(principal.userId);
+      sent = await this.store(
+        principal,
+        conversationId,
+        {
+          content,
+          type: message.type === 'CODE' || message.type === 'MARKDOWN' ? message.type : 'TEXT',
+          ...(message.parentId ? { parentId: message.parentId } : {}),
+        },
+        message.id,
+      );
+    } catch (error) {
+      ticket.release();
+      throw error;
+    }
+    const generation = await this.generations.answer(
+      ticket,
+      { id: sent.message.id, conversationId, createdAt: new Date(sent.message.createdAt) },
+      sent.settings ?? settings,
+    );
+    return { message: sent.message, replayed: false, generation };
   }
 
-  /** A new answer beside an assistant message (same user message), the old one kept. */
+  /**
+   * A new answer to the same question, an alternative of this one (which leaves the active
+   * branch, kept under `branch=all`). Only where the AI answers: 409 otherwise.
+   */
   async regenerate(
     principal: Principal,
     messageId: string,
@@ -157,56 +222,63 @@ export class MessageService {
     if (message.isDeleted) throw notFound('Message');
     if (message.role !== 'ASSISTANT' || !message.parentId)
       throw fieldError('messageId', 'must be an AI answer');
-    const verdict = await this.sendLimiter.hit(principal.userId);
+    const settings = await this.settingsOf(principal, message.conversationId);
+    const ticket = this.generations.reserveOrRefuse(principal.userId, settings);
+    let question: MessagePosition | undefined;
+    try {
+      await this.spendBudget(principal.userId);
+      question = await this.messages.position(message.conversationId, message.parentId);
+      if (!question) throw notFound('Question');
+    } catch (error) {
+      ticket.release();
+      throw error;
+    }
+    const generation = await this.generations.answer(
+      ticket,
+      { id: question.id, conversationId: message.conversationId, createdAt: question.createdAt },
+      settings,
+      message.id,
+    );
+    return { generation };
+  }
+
+  /** The conversation's settings, for a participant. */
+  private async settingsOf(principal: Principal, conversationId: string) {
+    const access = requireRole(
+      await this.conversations.getAccess(conversationId, principal.userId),
+    );
+    return access.conversation.settings;
+  }
+
+  /** Counts one message against the user's budget (30 a minute over HTTP and sockets). */
+  private async spendBudget(userId: string): Promise<void> {
+    const verdict = await this.sendLimiter.hit(userId);
     if (!verdict.allowed)
       throw rateLimited(Math.ceil(verdict.retryAfterMs / 1000), 'Too many messages; slow down');
-    const access = await this.conversations.getAccess(message.conversationId, principal.userId);
-    const generation = await this.generations.answer(
-      principal.userId,
-      message.conversationId,
-      message.parentId,
-      {
-        ...access?.conversation.settings,
-        aiEnabled: true,
-      },
-    );
-    if (!generation) throw new AppError('UNAVAILABLE', 'AI answers are turned off on this server');
-    return { generation };
   }
 
   async list(principal: Principal, conversationId: string, query: ListMessagesQuery) {
     requireRole(await this.conversations.getAccess(conversationId, principal.userId));
-    if (query.branch === 'active') return this.listActiveBranch(conversationId, query);
+    // The active branch (docs/api.md "Branches"): every message no alternative has replaced,
+    // paged like the full list.
+    const activeOnly = query.branch === 'active';
     const cursorId = query.before ?? query.after;
     const position = cursorId ? await this.messages.position(conversationId, cursorId) : undefined;
-    if (cursorId && !position) {
-      throw fieldError(query.before ? 'before' : 'after', 'is not a message of this conversation');
+    if (cursorId && (!position || (activeOnly && position.superseded))) {
+      throw fieldError(
+        query.before ? 'before' : 'after',
+        activeOnly
+          ? 'is not a message of the active branch'
+          : 'is not a message of this conversation',
+      );
     }
     const page = await this.messages.page(conversationId, {
       limit: query.limit,
+      activeOnly,
       ...(query.before && position ? { before: position } : {}),
       ...(query.after && position ? { after: position } : {}),
     });
     return { messages: await this.views.build(page.rows), hasMore: page.hasMore };
-  }
-
-  /**
-   * The active branch (SPEC §4): the path from the conversation's newest message back to the
-   * root, oldest first, paged like the full list.
-   */
-  private async listActiveBranch(conversationId: string, query: ListMessagesQuery) {
-    const leaf = await this.messages.newestMessageId(conversationId);
-    const branch = leaf ? await this.messages.branch(leaf) : [];
-    const cursorId = query.before ?? query.after;
-    const at = cursorId ? branch.findIndex((m) => m.id === cursorId) : -1;
-    if (cursorId && at < 0) {
-      throw fieldError(query.before ? 'before' : 'after', 'is not a message of the active branch');
-    }
-    const [start, end] = query.after
-      ? [at + 1, Math.min(branch.length, at + 1 + query.limit)]
-      : [Math.max(0, (cursorId ? at : branch.length) - query.limit), cursorId ? at : branch.length];
-    const hasMore = query.after ? end < branch.length : start > 0;
-    return { messages: await this.views.build(branch.slice(start, end)), hasMore };
   }
 
   /** Only the author edits, and only while still a participant. */

@@ -60,6 +60,8 @@ export function toMessageView(
     type: row.type,
     metadata: deleted ? null : row.metadata,
     parentId: row.parentId,
+    alternativeOf: row.alternativeOf,
+    superseded: row.superseded,
     threadId: row.threadId,
     status: row.status,
     isEdited: row.isEdited,

@@ -12,7 +12,11 @@ import { request, settle, socketSuite, type RecordingSocket } from '../support/s
 let fake: FakeOpenAi;
 let server: TestServer;
 const sockets = socketSuite({ beforeAll, afterEach, afterAll }, async () => {
-  const started = await startFakeAiServer({ AI_TIMEOUT: '1500ms', AI_MAX_RETRIES: '2' });
+  const started = await startFakeAiServer({
+    AI_TIMEOUT: '1500ms',
+    AI_MAX_RETRIES: '2',
+    AI_MODELS: 'fake-model,other-model',
+  });
   ({ fake, server } = started);
   return started;
 });

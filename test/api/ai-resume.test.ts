@@ -252,6 +252,8 @@ describe('branches', () => {
   interface Stored extends MessageData {
     role: string;
     parentId: string | null;
+    alternativeOf: string | null;
+    superseded: boolean;
     status: string;
   }
   const list = async (user: RegisteredUser, conversationId: string, query = '') =>
@@ -269,7 +271,7 @@ describe('branches', () => {
     }
   };
 
-  it('regenerate and edit-branch make siblings; ?branch=active follows the newest', async () => {
+  it('regenerate and edit-branch make alternatives; ?branch=active shows the newest version', async () => {
     const room = await buildRoom(server.api);
     const conversationId = room.conversation.id;
     fake.fallback = { kind: 'stream', tokens: ['answer'] };
@@ -278,11 +280,12 @@ describe('branches', () => {
     const second = await ask(room.member, conversationId, 'second question');
     await waitDone(room.member, conversationId);
 
-    // The second user message continues the first answer: one chain.
+    // A plain send replies to nothing; an answer replies to its question.
     const all = await list(room.member, conversationId);
-    expect(all.find((m) => m.id === second.message.id)!.parentId).toBe(first.generation.messageId);
+    expect(all.find((m) => m.id === second.message.id)!.parentId).toBeNull();
+    expect(all.find((m) => m.id === second.generation.messageId)!.parentId).toBe(second.message.id);
 
-    // Regenerate the second answer: a sibling under the same question.
+    // Regenerate the second answer: an alternative of it, answering the same question.
     const regenerated = await server.api.post<
       Envelope<{ generation: { id: string; messageId: string } }>
     >(`/api/chat/messages/${second.generation.messageId}/regenerate`, undefined, {
@@ -291,11 +294,16 @@ describe('branches', () => {
     expect(regenerated.status).toBe(201);
     await waitDone(room.member, conversationId);
     const afterRegen = await list(room.member, conversationId);
-    const siblings = afterRegen.filter((m) => m.parentId === second.message.id);
-    expect(siblings.map((m) => m.id).sort()).toEqual(
-      [second.generation.messageId, regenerated.body.data!.generation.messageId].sort(),
-    );
-    expect(siblings.every((m) => m.role === 'ASSISTANT')).toBe(true);
+    const newAnswer = afterRegen.find((m) => m.id === regenerated.body.data!.generation.messageId)!;
+    expect(newAnswer).toMatchObject({
+      role: 'ASSISTANT',
+      parentId: second.message.id,
+      alternativeOf: second.generation.messageId,
+      superseded: false,
+    });
+    expect(afterRegen.find((m) => m.id === second.generation.messageId)).toMatchObject({
+      superseded: true,
+    });
     let active = await list(room.member, conversationId, '?branch=active');
     expect(active.map((m) => m.id)).toEqual([
       first.message.id,
@@ -304,7 +312,8 @@ describe('branches', () => {
       regenerated.body.data!.generation.messageId,
     ]);
 
-    // Edit-and-resend the first question: a new USER sibling at the root, and a new answer.
+    // Edit-and-resend the first question: the old question and its answer leave the branch,
+    // nothing else does; the new version and its answer come last.
     const edited = await server.api.post<
       Envelope<{ message: Stored; generation: { messageId: string } }>
     >(
@@ -316,19 +325,31 @@ describe('branches', () => {
     expect(edited.body.data!.message).toMatchObject({
       role: 'USER',
       parentId: null,
+      alternativeOf: first.message.id,
       content: 'first question, better',
     });
     await waitDone(room.member, conversationId);
     active = await list(room.member, conversationId, '?branch=active');
     expect(active.map((m) => m.id)).toEqual([
+      second.message.id,
+      regenerated.body.data!.generation.messageId,
       edited.body.data!.message.id,
       edited.body.data!.generation.messageId,
     ]);
-    // The old branch is still there in the full list.
+    // The old versions are still there in the full list, marked.
     const everything = await list(room.member, conversationId);
-    expect(everything.map((m) => m.id)).toEqual(
-      expect.arrayContaining([first.message.id, second.message.id]),
+    expect(
+      everything
+        .filter((m) => m.superseded)
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual([first.message.id, first.generation.messageId, second.generation.messageId].sort());
+    // A page of the active branch cannot start at a message that is off it.
+    const offBranch = await server.api.get(
+      `/api/chat/conversations/${conversationId}/messages?branch=active&before=${first.message.id}`,
+      { token: room.member.accessToken },
     );
+    expect(offBranch.status).toBe(400);
 
     // Only the author may edit-and-resend; regenerate wants an AI answer.
     expect(
