@@ -84,6 +84,8 @@ const EnvSchema = z
     MESSAGE_RATE_LIMIT: positiveInt(30),
     MESSAGE_RATE_WINDOW: duration('1m'),
     COLLECT_DEFAULT_METRICS: booleanish(true),
+    // Sockets one user may have open on an instance; more are refused at the handshake.
+    SOCKETS_MAX_PER_USER: positiveInt(20),
     // AI (SPEC §3, §7). Unset AI_PROVIDER: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set,
     // else local; `none` turns AI answers off.
     AI_PROVIDER: z.enum(['local', 'openai', 'none']).optional(),

@@ -1,28 +1,19 @@
 // Turns domain events into Socket.IO emits. Every server event starts here, whether the change
 // came from REST or a socket, so both produce the same broadcasts; with the Redis adapter the
 // same code reaches every instance.
-import type { Server } from 'socket.io';
 import type { DomainEvents, EventBus } from '../events/event-bus.js';
 import type { Metrics } from '../infra/metrics.js';
-import type {
-  ClientToServerEvents,
-  InterServerEvents,
-  ServerToClientEvents,
-  SocketData,
-} from './events.js';
+import type { ServerToClientEvents } from './events.js';
+import type { GenerationRooms } from './generation-bridge.js';
 import { conversationRoom, NO_SEED_EVENTS_ROOM, sessionRoom, userRoom } from './socket-auth.js';
-
-export type ParleyServer = Server<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  InterServerEvents,
-  SocketData
->;
+import type { ParleyServer } from './types.js';
 
 export function bridgeDomainEvents(
   io: ParleyServer,
   events: EventBus,
   metrics: Metrics,
+  /** The answers running in each conversation: who leaves stops hearing them too. */
+  generationRooms: GenerationRooms,
 ): () => void {
   const now = () => new Date().toISOString();
   /** Emits to rooms and counts it: one emit is one event out, whatever the audience. */
@@ -79,7 +70,10 @@ export function bridgeDomainEvents(
     ),
     events.subscribe('conversation.deleted', ({ conversationId, by }) => {
       send(conversationRoom(conversationId), 'conversation:deleted', { conversationId, by });
+      // Nothing of it reaches anyone from now on: not its room, not its running answers (which
+      // the generation service stops).
       io.in(conversationRoom(conversationId)).socketsLeave(conversationRoom(conversationId));
+      for (const room of generationRooms.of(conversationId)) io.in(room).socketsLeave(room);
     }),
     events.subscribe('participant.added', ({ conversationId, userId, role }) => {
       io.in(userRoom(userId)).socketsJoin(conversationRoom(conversationId));
@@ -98,7 +92,10 @@ export function bridgeDomainEvents(
         reason,
         timestamp: now(),
       });
-      io.in(userRoom(userId)).socketsLeave(conversationRoom(conversationId));
+      io.in(userRoom(userId)).socketsLeave([
+        conversationRoom(conversationId),
+        ...generationRooms.of(conversationId),
+      ]);
     }),
     events.subscribe('session.revoked', ({ sessionId }) => {
       io.in(sessionRoom(sessionId)).disconnectSockets(true);

@@ -17,10 +17,12 @@ import type { MessageService } from '../services/message.service.js';
 import type { ParticipantService } from '../services/participant.service.js';
 import type { Principal, SessionService } from '../services/session.service.js';
 import type { TokenService } from '../services/token.service.js';
+import { findForbiddenInput } from '../utils/client-input.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { SocketError, SocketErrorCode } from './events.js';
 import { generationRoom, toSocketEvents } from './generation-events.js';
-import { conversationRoom, userRoom, type ParleySocket } from './socket-auth.js';
+import { conversationRoom, userRoom } from './socket-auth.js';
+import type { ParleySocket } from './types.js';
 import type { TypingTracker } from './typing.js';
 
 export interface HandlerDeps {
@@ -86,7 +88,19 @@ export function registerClientEvents(
       (...args: unknown[]) => {
         const last = args.at(-1);
         const ack = typeof last === 'function' ? (last as AckFn) : undefined;
-        const parsed = schema.safeParse(ack && args.length === 1 ? undefined : args[0]);
+        const payload = ack && args.length === 1 ? undefined : args[0];
+        // The checks a JSON body gets at the REST door (NUL, prototype keys), then the same
+        // schema as the REST twin: nothing a client sends reaches a service unchecked.
+        const forbidden = findForbiddenInput(payload);
+        if (forbidden) {
+          reply(socket, ack, {
+            code: 'VALIDATION_ERROR',
+            message: `Invalid ${event} payload: ${forbidden}`,
+            event,
+          });
+          return;
+        }
+        const parsed = schema.safeParse(payload);
         if (!parsed.success) {
           const first = parsed.error.issues[0];
           const where = first?.path.length ? `${first.path.join('.')}: ` : '';
@@ -166,7 +180,7 @@ export function registerClientEvents(
   );
 
   on('generation:resume', GenerationResume, 'JOIN_FAILED', async ({ generationId, afterSeq }) => {
-    await deps.generations.access(principal(), generationId);
+    const generation = await deps.generations.access(principal(), generationId);
     // From here to the join everything is synchronous: no live event can slip in between the
     // replay and following the room, so the socket gets exactly the events after afterSeq.
     const missed = deps.generationLog.read(generationId, afterSeq);
@@ -185,7 +199,16 @@ export function registerClientEvents(
       (deps.generationLog.read(generationId, -1) ?? []).some(
         (e) => e.type === 'end' || e.type === 'error',
       );
-    if (!finished) void socket.join(generationRoom(generationId));
+    if (!finished) {
+      const { conversationId } = generation;
+      void socket.join(generationRoom(generationId));
+      // Removed between the access check and the join? Then the removal's leave may have run
+      // before this join: check again (the membership cache is dropped on removal) and leave.
+      await deps.membership.requireParticipant(conversationId, userId).catch(async (error) => {
+        await socket.leave(generationRoom(generationId));
+        throw error;
+      });
+    }
     return { generationId, replayed: missed.length, finished };
   });
 

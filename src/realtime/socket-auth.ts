@@ -1,26 +1,15 @@
 // The Socket.IO handshake: a bearer access token of a live session (SPEC §6), refused with the
 // seed's connect_error texts. The socket's rooms are loaded here too, so it is in every room of
 // its conversations before the first event can reach it.
-import type { Socket } from 'socket.io';
 import type { MembershipService } from '../services/membership.service.js';
 import type { SessionService } from '../services/session.service.js';
 import type { TokenService } from '../services/token.service.js';
-import type {
-  ClientToServerEvents,
-  InterServerEvents,
-  ServerToClientEvents,
-  SocketData,
-} from './events.js';
-
-export type ParleySocket = Socket<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  InterServerEvents,
-  SocketData
->;
+import type { ParleySocket } from './types.js';
+import type { UserSockets } from './user-sockets.js';
 
 export const TOKEN_REQUIRED = 'Authentication token required';
 export const AUTH_FAILED = 'Authentication failed';
+export const TOO_MANY_SOCKETS = 'Too many connections for this user';
 
 export const userRoom = (userId: string) => `user:${userId}`;
 /** Sockets that said `auth: { seedEvents: false }`: they need no `message:received` alias. */
@@ -40,6 +29,8 @@ export function authenticateSocket(deps: {
   tokens: TokenService;
   sessions: SessionService;
   membership: MembershipService;
+  /** Admits the socket against its user's cap; the gateway releases it on disconnect. */
+  userSockets: UserSockets;
 }) {
   return async (socket: ParleySocket, next: (error?: Error) => void) => {
     const token = tokenFrom(socket);
@@ -63,9 +54,11 @@ export function authenticateSocket(deps: {
         ...conversationIds.map(conversationRoom),
         ...(optedOut ? [NO_SEED_EVENTS_ROOM] : []),
       ]);
-      next();
     } catch {
-      next(new Error(AUTH_FAILED));
+      return next(new Error(AUTH_FAILED));
     }
+    // Counted last, with nothing awaited after it: a refused or failed handshake holds no place.
+    if (!deps.userSockets.admit(socket.data.userId)) return next(new Error(TOO_MANY_SOCKETS));
+    next();
   };
 }
