@@ -17,11 +17,14 @@ function payloadOf(event: GenerationEvent): unknown {
   return rest;
 }
 
-/** The seq a client resumes after: Last-Event-ID, else ?lastEventId, else from the start. */
+/**
+ * The seq a client resumes after: Last-Event-ID, else ?lastEventId, else from the start. An empty
+ * (or blank) value counts as absent: Number('') is 0, which would skip the start event (seq 0).
+ */
 export function resumePoint(req: Request): number {
-  const raw =
-    req.get('last-event-id') ??
-    (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+  const given = (value: unknown) =>
+    typeof value === 'string' && value.trim() !== '' ? value : undefined;
+  const raw = given(req.get('last-event-id')) ?? given(req.query.lastEventId);
   const seq = raw === undefined ? NaN : Number(raw);
   return Number.isInteger(seq) && seq >= -1 ? seq : -1;
 }

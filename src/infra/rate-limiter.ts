@@ -15,8 +15,16 @@ export interface Limiter {
   readonly rule: LimitRule;
   /** Counts one hit against `key`; refused once the window's points are used up. */
   hit(key: string): Promise<LimitVerdict>;
-  /** Whether `key` has used up its points, without counting anything. */
+  /**
+   * Whether `key` has used up its points, without counting anything. Only for reporting: a
+   * decision made on it and counted later races with concurrent requests; `hit` decides.
+   */
   check(key: string): Promise<LimitVerdict>;
+  /**
+   * Gives back one point an allowed `hit` took, for work that turned out not to count (a
+   * login reserved before the password check, then right). Never leaves the key in credit.
+   */
+  refund(key: string): Promise<void>;
   reset(key: string): Promise<void>;
 }
 
@@ -53,6 +61,14 @@ export function createLimiter(store: RateLimiterStore, rule: LimitRule): Limiter
         return { allowed: false, retryAfterMs: state.msBeforeNext };
       }
       return { allowed: true };
+    },
+    refund: async (key) => {
+      // The store's reward is an atomic decrement, but if the window ended (or a reset deleted
+      // the key) since the hit, it starts a new window below zero: credit for a free guess.
+      // Each refund that lands below zero takes back only its own point, so concurrent
+      // refunds and hits still add up, on any store.
+      const after = await backend.reward(key, 1);
+      if (after.consumedPoints < 0) await backend.penalty(key, 1);
     },
     reset: async (key) => {
       await backend.delete(key);

@@ -28,9 +28,12 @@ export interface AuthResult {
 }
 
 export interface LoginLimiters {
-  /** Failed logins for one email from one address (SPEC §8: 5 in 15 minutes). */
+  /**
+   * Failed logins for one email from one address (SPEC §8: 5 in 15 minutes). Every attempt
+   * takes a point up front; a success clears the key.
+   */
   perEmailIp: Limiter;
-  /** Failed logins from one address, whatever the email (100 in 15 minutes). */
+  /** Failed logins from one address, whatever the email (100 in 15 minutes); a success refunds. */
   perIp: Limiter;
 }
 
@@ -67,26 +70,32 @@ export class AuthService {
 
   /**
    * The user for an email and password, or 401 with one message whether the email is unknown
-   * or the password wrong. Failures count against per email+IP and per IP budgets; once one is
-   * spent the answer is 429 with Retry-After, even for the right password.
+   * or the password wrong. Each attempt takes a point from the per email+IP and per IP budgets
+   * before anything is looked up; once either is spent the answer is 429 with Retry-After, even
+   * for the right password. A wrong password keeps its points; a right one gives back the per IP
+   * point and clears the email+IP failures.
    */
   async verifyCredentials(email: string, password: string, client: ClientInfo): Promise<User> {
     const emailIpKey = `${email}|${client.ip}`;
-    await this.refuseIfThrottled(this.loginLimiters.perEmailIp, emailIpKey);
-    await this.refuseIfThrottled(this.loginLimiters.perIp, client.ip);
+    await this.reserveLoginAttempt(emailIpKey, client.ip);
 
-    const user = await this.users.getByEmail(email);
-    const valid = user?.passwordHash
-      ? await this.passwords.verify(user.passwordHash, password)
-      : (await this.passwords.verifyDummy(password), false);
-    if (!user || !valid) {
-      await Promise.all([
-        this.loginLimiters.perEmailIp.hit(emailIpKey),
-        this.loginLimiters.perIp.hit(client.ip),
-      ]);
-      throw unauthorized(INVALID_CREDENTIALS);
+    let user: User | undefined;
+    let valid: boolean;
+    try {
+      user = await this.users.getByEmail(email);
+      valid = user?.passwordHash
+        ? await this.passwords.verify(user.passwordHash, password)
+        : (await this.passwords.verifyDummy(password), false);
+    } catch (error) {
+      // Our failure, not a guess: the attempt must not count against the caller.
+      await this.refundLoginAttempt(emailIpKey, client.ip);
+      throw error;
     }
-    await this.loginLimiters.perEmailIp.reset(emailIpKey);
+    if (!user || !valid) throw unauthorized(INVALID_CREDENTIALS);
+    await Promise.all([
+      this.loginLimiters.perEmailIp.reset(emailIpKey),
+      this.loginLimiters.perIp.refund(client.ip),
+    ]);
     return user;
   }
 
@@ -159,16 +168,35 @@ export class AuthService {
     };
   }
 
-  private async refuseIfThrottled(limiter: Limiter, key: string): Promise<void> {
-    const verdict = await limiter.check(key);
-    if (!verdict.allowed) {
-      throw rateLimited(
-        Math.ceil(verdict.retryAfterMs / 1000),
-        'Too many failed logins; try again later',
-      );
+  /**
+   * Takes one point from each login budget, or throws 429. Counting before the password check,
+   * with the store's atomic consume as the only judge, is what holds when guesses arrive
+   * together (checking first and counting after the hash let a burst through) and across
+   * instances once the store is Redis.
+   */
+  private async reserveLoginAttempt(emailIpKey: string, ip: string): Promise<void> {
+    const { perEmailIp, perIp } = this.loginLimiters;
+    const byEmail = await perEmailIp.hit(emailIpKey);
+    // A refused attempt is no guess, so it takes nothing from the per IP budget: hammering one
+    // locked account must not lock out the address's other accounts.
+    if (!byEmail.allowed) throw tooManyLogins(byEmail.retryAfterMs);
+    const byIp = await perIp.hit(ip);
+    if (!byIp.allowed) {
+      await perEmailIp.refund(emailIpKey);
+      throw tooManyLogins(byIp.retryAfterMs);
     }
   }
+
+  private async refundLoginAttempt(emailIpKey: string, ip: string): Promise<void> {
+    await Promise.all([
+      this.loginLimiters.perEmailIp.refund(emailIpKey),
+      this.loginLimiters.perIp.refund(ip),
+    ]);
+  }
 }
+
+const tooManyLogins = (retryAfterMs: number) =>
+  rateLimited(Math.ceil(retryAfterMs / 1000), 'Too many failed logins; try again later');
 
 export function toPublicUser(user: User): PublicUser {
   const { passwordHash: _omitted, ...rest } = user;

@@ -13,6 +13,11 @@ export interface AccessClaims {
   role: UserRole;
 }
 
+/** Claims of a verified access token, with its expiry in epoch milliseconds. */
+export interface VerifiedAccess extends AccessClaims {
+  expiresAt: number;
+}
+
 export class TokenService {
   // A KeyObject, made once: given a string, jsonwebtoken first tries (and fails) to parse it
   // as a public key on every verify, which cost 7% of a busy server's CPU.
@@ -39,15 +44,14 @@ export class TokenService {
   }
 
   /** Verified claims and expiry of an access token; throws when it is not a valid one of ours. */
-  verifyAccess(token: string): AccessClaims & { expiresAt: number } {
+  verifyAccess(token: string): VerifiedAccess {
     const payload = jwt.verify(token, this.key, {
       algorithms: [ACCESS_TOKEN_ALGORITHM],
       issuer: ACCESS_TOKEN_ISSUER,
     });
     const claims = asAccessClaims(payload);
-    const exp = (payload as { exp?: unknown }).exp;
-    if (!claims || typeof exp !== 'number') throw new Error('not a Parley access token');
-    return { ...claims, expiresAt: exp * 1000 };
+    if (!claims) throw new Error('not a Parley access token');
+    return claims;
   }
 
   /** Verification options shared with the Passport strategy, so both pin the same rules. */
@@ -60,8 +64,12 @@ export class TokenService {
   }
 }
 
-/** Narrows a verified JWT payload to our claims; anything else is not one of our tokens. */
-export function asAccessClaims(payload: unknown): AccessClaims | undefined {
+/**
+ * Narrows a verified JWT payload to our claims and expiry; anything else is not one of our
+ * tokens. jsonwebtoken checks `exp` only when present, and every token we sign has one: a token
+ * without it would never expire, so REST (Passport) and sockets both refuse it here.
+ */
+export function asAccessClaims(payload: unknown): VerifiedAccess | undefined {
   if (!payload || typeof payload !== 'object') return undefined;
   const p = payload as Record<string, unknown>;
   const roles: readonly unknown[] = ['USER', 'ADMIN', 'MODERATOR'];
@@ -69,9 +77,16 @@ export function asAccessClaims(payload: unknown): AccessClaims | undefined {
     typeof p.sub === 'string' &&
     p.userId === p.sub &&
     typeof p.sid === 'string' &&
-    roles.includes(p.role)
+    roles.includes(p.role) &&
+    typeof p.exp === 'number'
   ) {
-    return { sub: p.sub, userId: p.sub, sid: p.sid, role: p.role as UserRole };
+    return {
+      sub: p.sub,
+      userId: p.sub,
+      sid: p.sid,
+      role: p.role as UserRole,
+      expiresAt: p.exp * 1000,
+    };
   }
   return undefined;
 }

@@ -149,6 +149,29 @@ describe('resume', () => {
     expect(await afterEnd.text()).toBe('');
   });
 
+  it('over SSE, an empty Last-Event-ID or ?lastEventId counts as absent: the stream starts with start', async () => {
+    const room = await buildRoom(server.api);
+    fake.script.push({ kind: 'stream', tokens: ['Hi', ' there'] });
+    const { generation } = await ask(room.owner, room.conversation.id);
+    const url = `${server.url}/api/chat/generations/${generation.id}/stream`;
+    const headers = { authorization: `Bearer ${room.member.accessToken}` };
+
+    for (const [name, response] of [
+      ['empty header', await fetch(url, { headers: { ...headers, 'last-event-id': '' } })],
+      ['blank header', await fetch(url, { headers: { ...headers, 'last-event-id': ' ' } })],
+      ['empty query', await fetch(`${url}?lastEventId=`, { headers })],
+    ] as const) {
+      expect(response.status, name).toBe(200);
+      const events = await readSse(response);
+      expect(events[0], name).toMatchObject({ id: 0, event: 'start' });
+      expect(
+        events.map((e) => e.id),
+        name,
+      ).toEqual(events.map((_, i) => i));
+      expect(events.at(-1), name).toMatchObject({ event: 'end' });
+    }
+  });
+
   it('over SSE, reconnecting with Last-Event-ID while it runs: the rest exactly once', async () => {
     const room = await buildRoom(server.api);
     fake.script.push({ kind: 'stream', tokens: TOKENS, delayMs: 25 });

@@ -5,6 +5,7 @@ import { buildUserInput, registerUser, type AuthData } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
 import { startTestServer, TEST_JWT_SECRET, type TestServer } from '../support/server.js';
 import { selectRows } from '../support/sql.js';
+import { connectAs } from '../support/sockets.js';
 
 let server: TestServer;
 /** Every response body this file receives, to prove no hash ever leaves the server. */
@@ -170,6 +171,25 @@ describe('access tokens', () => {
     }
     const expiredResponse = await api().get('/api/auth/me', { token: expired });
     expect(expiredResponse.body).toMatchObject({ error: 'Access token has expired' });
+  });
+
+  it('refuses a token of a live session signed without exp, on REST and on sockets', async () => {
+    const { accessToken } = await registerUser(api());
+    const { sub, userId, sid, role } = jwt.decode(accessToken) as Record<string, unknown>;
+    const claims = { sub, userId, sid, role };
+    const withExp = forged(claims, TEST_JWT_SECRET, { expiresIn: 60 });
+    const withoutExp = forged(claims, TEST_JWT_SECRET);
+    expect(jwt.decode(withoutExp)).not.toHaveProperty('exp');
+
+    // The same claims with an expiry pass: only the missing exp is refused.
+    expect((await api().get('/api/auth/me', { token: withExp })).status).toBe(200);
+    const refused = await api().get('/api/auth/me', { token: withoutExp });
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatchObject({ code: 'UNAUTHORIZED', error: 'Invalid access token' });
+
+    const socket = await connectAs(server.url, withExp);
+    socket.close();
+    await expect(connectAs(server.url, withoutExp)).rejects.toThrow('Authentication failed');
   });
 
   it('refuses a correctly signed token whose session does not exist', async () => {
