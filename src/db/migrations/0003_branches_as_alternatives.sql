@@ -6,15 +6,17 @@ CREATE INDEX "messages_alternative_of_idx" ON "messages" USING btree ("alternati
 -- newest one, so concurrent sends and answers interleaved with other people's messages became
 -- forks that hid each other. Now only alternatives make branches. Siblings that regenerate
 -- (answers under one question) and edit-and-resend (one author's messages under one parent)
--- made become versions of the first of them; all but the newest version leave the active branch.
+-- made become versions of the first of them (a conversation's roots count as siblings: only
+-- its first message and edits of root messages had no parent); all but the newest version leave
+-- the active branch.
 WITH versions AS (
   SELECT id,
          first_value(id) OVER siblings AS first_id,
          last_value(id) OVER siblings AS last_id
   FROM messages
-  WHERE parent_id IS NOT NULL AND role IN ('USER', 'ASSISTANT')
+  WHERE (parent_id IS NOT NULL AND role = 'ASSISTANT') OR role = 'USER'
   WINDOW siblings AS (
-    PARTITION BY parent_id, role, CASE WHEN role = 'USER' THEN user_id END
+    PARTITION BY conversation_id, parent_id, role, CASE WHEN role = 'USER' THEN user_id END
     ORDER BY created_at, id
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 )
