@@ -1,4 +1,4 @@
-// A token bucket per socket: a client may send short bursts, not floods. Past the budget,
+// A token bucket per user (shared by their sockets): a client may send short bursts, not floods. Past the budget,
 // events are dropped; a client that keeps flooding is disconnected.
 
 export interface ThrottleOptions {
@@ -42,6 +42,10 @@ export class EventThrottle {
       this.dropsSince = now;
     }
     this.drops += 1;
-    return this.drops > dropLimit ? 'disconnect' : 'drop';
+    if (this.drops <= dropLimit) return 'drop';
+    // The flooding connection is cut off; the user's other sockets start counting afresh.
+    this.drops = 0;
+    this.dropsSince = now;
+    return 'disconnect';
   }
 }

@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createConversation, registerUser, type RegisteredUser } from '../factories.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { fire, request, settle, socketSuite } from '../support/sockets.js';
+import { connectAs, fire, request, settle, socketSuite } from '../support/sockets.js';
 import { selectRows } from '../support/sql.js';
 
 let server: TestServer;
@@ -231,4 +231,49 @@ describe('junk on the socket', () => {
     expect((await server.api.get('/health')).status).toBe(200);
     void victim;
   }, 30_000);
+
+  it('caps one user’s sockets (SOCKETS_MAX_PER_USER, 20): of 25 opened at once, 20 connect', async () => {
+    const user = await registerUser(server.api);
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 25 }, () => connectAs(server.url, user.accessToken)),
+    );
+    const connected = attempts.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    const refused = attempts.flatMap((a) => (a.status === 'rejected' ? [a.reason as Error] : []));
+    try {
+      expect(connected).toHaveLength(20);
+      expect(refused.map((e) => e.message)).toEqual(
+        Array(5).fill('Too many connections for this user'),
+      );
+      // Another user is not affected; a closed socket frees its place.
+      const other = await connect(await registerUser(server.api));
+      expect(other.socket.connected).toBe(true);
+      const gone = new Promise((resolve) => connected[0]!.socket.once('disconnect', resolve));
+      connected[0]!.close();
+      await gone;
+      await settle(100);
+      const again = await connectAs(server.url, user.accessToken);
+      connected.push(again);
+      expect(again.socket.connected).toBe(true);
+    } finally {
+      for (const socket of connected) socket.close();
+    }
+  });
+
+  it('shares one event budget between a user’s sockets: two sockets get no more than one', async () => {
+    const { conversation, attacker } = await room();
+    const second = await connect(attacker);
+    const third = await connect(attacker);
+    const answers = await Promise.all(
+      [second, third].flatMap((s) =>
+        Array.from({ length: 100 }, () =>
+          request(s.socket, 'message:read', { conversationId: conversation.id }),
+        ),
+      ),
+    );
+    const ok = answers.filter((a) => a.ok).length;
+    // One burst (60) and what refilled while the 200 arrived, not two bursts' worth.
+    expect(ok).toBeGreaterThanOrEqual(50);
+    expect(ok).toBeLessThan(100);
+    expect(answers.filter((a) => !a.ok && a.error.code === 'RATE_LIMITED')).toHaveLength(200 - ok);
+  });
 });
