@@ -26,6 +26,18 @@ const noHttp = forbid(
   'socket.io',
   '**/middleware/*',
 );
+// Business and infrastructure code never reaches up into the entry points or the socket layer:
+// services publish events, the gateway listens (STYLE.md).
+const noEntryLayer = forbid(
+  'Services, events, infra and ai do not import the realtime gateway, the app, the container or the server.',
+  '**/realtime/*',
+  '**/app',
+  '**/app.js',
+  '**/container',
+  '**/container.js',
+  '**/server',
+  '**/server.js',
+);
 const ourCode = forbid(
   'config, utils and errors import nothing of ours (STYLE.md).',
   '../*',
@@ -71,6 +83,7 @@ const layers = [
       drizzleOnlyInData,
       noHttp,
       noEntryPoints,
+      noEntryLayer,
       forbidValues(
         'Services reach the database through repositories; row types are fine.',
         '**/db/*',
@@ -82,6 +95,7 @@ const layers = [
     patterns: [
       drizzleOnlyInData,
       noEntryPoints,
+      noEntryLayer,
       forbid(
         'Infrastructure does not depend on business code.',
         '**/services/*',
@@ -140,6 +154,7 @@ const layers = [
       drizzleOnlyInData,
       noHttp,
       noEntryPoints,
+      noEntryLayer,
       forbid(
         'src/ai knows nothing of the database or the services that use it.',
         '**/repositories/*',

@@ -7,6 +7,14 @@ export class ChunkQueue<T> implements AsyncIterable<T> {
   private closed = false;
   private failure: { error: unknown } | undefined;
 
+  /** A queue already holding these items and closed. */
+  static of<T>(...items: T[]): ChunkQueue<T> {
+    const queue = new ChunkQueue<T>();
+    for (const item of items) queue.push(item);
+    queue.close();
+    return queue;
+  }
+
   push(item: T): void {
     this.items.push(item);
     this.wake?.();

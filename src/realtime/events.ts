@@ -1,7 +1,16 @@
 // The Socket.IO contract (SPEC §6), typed for the server and exported for clients:
 //   import type { ClientToServerEvents, ServerToClientEvents } from 'parley/realtime/events';
 //   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, { auth: { token } });
-import type { MessageView } from '../schemas/message.schemas.js';
+import type { z } from 'zod';
+import type { MessageView, SendMessageResult } from '../schemas/message.schemas.js';
+import type {
+  ConversationRef,
+  GenerationRef,
+  GenerationResume,
+  SocketAuthRefresh,
+  SocketMarkRead,
+  SocketSendMessage,
+} from '../schemas/realtime.schemas.js';
 
 /** Codes a socket failure carries: the seed's three, plus the REST codes that apply. */
 export type SocketErrorCode =
@@ -43,45 +52,38 @@ export interface HandshakeAuth {
   seedEvents?: boolean;
 }
 
+/**
+ * Client events. Payload types are derived from the zod schemas the server validates them with
+ * (schemas/realtime.schemas.ts), so the contract cannot drift from what is enforced.
+ */
 export interface ClientToServerEvents {
   /** Re-subscribe to a conversation's events (participants only; sockets join their rooms at connect). */
   'conversation:join': (
-    payload: { conversationId: string },
+    payload: z.input<typeof ConversationRef>,
     ack?: Ack<{ conversationId: string }>,
   ) => void;
   /** Stop receiving a conversation's events on this socket (membership is unchanged). */
   'conversation:leave': (
-    payload: { conversationId: string },
+    payload: z.input<typeof ConversationRef>,
     ack?: Ack<{ conversationId: string }>,
   ) => void;
   /** Same rules as POST /api/chat/conversations/:id/messages: validation, 30/min, clientMessageId. */
   'message:send': (
-    payload: {
-      conversationId: string;
-      content: string;
-      type?: 'TEXT' | 'CODE' | 'MARKDOWN';
-      attachments?: string[];
-      parentId?: string;
-      metadata?: Record<string, unknown>;
-      clientMessageId?: string;
-    },
-    ack?: Ack<{ message: MessageView; replayed: boolean }>,
+    payload: z.input<typeof SocketSendMessage>,
+    ack?: Ack<z.output<typeof SendMessageResult> & { replayed: boolean }>,
   ) => void;
-  'message:read': (
-    payload: { conversationId: string; messageId?: string },
-    ack?: Ack<ReadReceipt>,
-  ) => void;
+  'message:read': (payload: z.input<typeof SocketMarkRead>, ack?: Ack<ReadReceipt>) => void;
   'typing:start': (
-    payload: { conversationId: string },
+    payload: z.input<typeof ConversationRef>,
     ack?: Ack<{ conversationId: string }>,
   ) => void;
   'typing:stop': (
-    payload: { conversationId: string },
+    payload: z.input<typeof ConversationRef>,
     ack?: Ack<{ conversationId: string }>,
   ) => void;
   /** Any participant may stop a running answer: the upstream request is aborted. */
   'generation:stop': (
-    payload: { generationId: string },
+    payload: z.input<typeof GenerationRef>,
     ack?: Ack<{ generationId: string; stopped: boolean }>,
   ) => void;
   /**
@@ -89,11 +91,14 @@ export interface ClientToServerEvents {
    * follows it live: exactly the missed events, no gap, no duplicate.
    */
   'generation:resume': (
-    payload: { generationId: string; afterSeq?: number },
+    payload: z.input<typeof GenerationResume>,
     ack?: Ack<{ generationId: string; replayed: number; finished: boolean }>,
   ) => void;
   /** A fresh access token for the same session, before the current one expires. */
-  'auth:refresh': (payload: { token: string }, ack?: Ack<{ expiresAt: string }>) => void;
+  'auth:refresh': (
+    payload: z.input<typeof SocketAuthRefresh>,
+    ack?: Ack<{ expiresAt: string }>,
+  ) => void;
 }
 
 export interface ServerToClientEvents {

@@ -2,7 +2,7 @@
 // capped per user: SPEC §8), run it in the background into the generation log, finish or fail it
 // in the database, stop it for any participant (and when its conversation is deleted), and title
 // a new conversation after its first exchange.
-import { readEagerly } from '../ai/chunk-queue.js';
+import { ChunkQueue, readEagerly } from '../ai/chunk-queue.js';
 import { fitContext, toChat, type FittedContext } from '../ai/context.js';
 import type { GenerationListener, GenerationLog } from '../ai/generation-log.js';
 import { publishStart, RunFailure, streamAnswer, terminalSeq } from '../ai/generation-runner.js';
@@ -443,12 +443,10 @@ function stoppedBeforeItsTurn(): Upstream {
   return {
     fitted: { messages: [], includedIds: [], dropped: 0, maxOutputTokens: 0 },
     question: undefined,
-    chunks: (async function* (): AsyncGenerator<StreamChunk> {
-      yield {
-        type: 'done',
-        usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-        finishReason: 'stopped',
-      };
-    })(),
+    chunks: ChunkQueue.of<StreamChunk>({
+      type: 'done',
+      usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      finishReason: 'stopped',
+    }),
   };
 }
