@@ -131,6 +131,9 @@ const server = await startBenchServer(
     AI_MODEL: 'fake-model',
     AI_TITLES: 'false',
     AI_MAX_OUTPUT_TOKENS: '4096',
+    // Every answer of part 3 generates at once (none waits for a turn), one each per user.
+    AI_CONCURRENCY: String(CONCURRENT),
+    AI_MAX_PENDING_PER_USER: '3',
     JWT_ACCESS_TTL: '1h',
   },
   { realtime: true },
