@@ -180,7 +180,6 @@ export function createContainer(
       conversationRepository,
       participantRepository,
       messageRepository,
-      users,
       events,
     ),
     messages: new MessageService(

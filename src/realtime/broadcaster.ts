@@ -100,6 +100,14 @@ export function bridgeDomainEvents(
       });
       io.in(userRoom(userId)).socketsLeave(conversationRoom(conversationId));
     }),
+    events.subscribe('ownership.transferred', ({ conversationId, ownerId, by }) =>
+      send(conversationRoom(conversationId), 'conversation:updated', {
+        conversationId,
+        changes: ['owner'],
+        by,
+        ownerId,
+      }),
+    ),
     events.subscribe('session.revoked', ({ sessionId }) => {
       io.in(sessionRoom(sessionId)).disconnectSockets(true);
     }),
