@@ -195,7 +195,6 @@ export function createContainer(
       conversationRepository,
       participantRepository,
       messageRepository,
-      users,
       events,
     ),
     messages: new MessageService(

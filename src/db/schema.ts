@@ -131,6 +131,11 @@ export const conversationParticipants = pgTable(
     ),
     // "My conversations" is the hottest lookup; the unique index above leads with the conversation.
     index('conversation_participants_user_id_idx').on(t.userId),
+    // At most one OWNER per conversation, whatever the code does: the membership transaction
+    // (ParticipantRepository.changeMembership) keeps exactly one, this index refuses a second.
+    uniqueIndex('conversation_participants_one_owner_key')
+      .on(t.conversationId)
+      .where(sql`role = 'OWNER'`),
   ],
 );
 

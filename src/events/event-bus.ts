@@ -29,6 +29,17 @@ export interface DomainEvents {
     by: string;
     reason: 'removed' | 'left';
   };
+  /**
+   * A conversation left without an OWNER (its owner left) was handed to `ownerId`, the
+   * longest-serving admin, else member. `previousOwnerId` is null when the one removed was not
+   * the owner (a conversation that had lost its owner before).
+   */
+  'ownership.transferred': {
+    conversationId: string;
+    ownerId: string;
+    previousOwnerId: string | null;
+    by: string;
+  };
   /** A new message, from a user (REST or socket) or the AI; `message` is the API's Message. */
   'message.created': { conversationId: string; message: MessageView };
   'message.updated': { conversationId: string; message: MessageView };

@@ -97,6 +97,14 @@ export function bridgeDomainEvents(
         ...generationRooms.of(conversationId),
       ]);
     }),
+    events.subscribe('ownership.transferred', ({ conversationId, ownerId, by }) =>
+      send(conversationRoom(conversationId), 'conversation:updated', {
+        conversationId,
+        changes: ['owner'],
+        by,
+        ownerId,
+      }),
+    ),
     events.subscribe('session.revoked', ({ sessionId }) => {
       io.in(sessionRoom(sessionId)).disconnectSockets(true);
     }),

@@ -123,10 +123,12 @@ export interface ServerToClientEvents {
   'conversation:read': (payload: ReadReceipt) => void;
   /** To the new participants' own sockets: a conversation they are now in. */
   'conversation:created': (payload: { conversationId: string; by: string }) => void;
+  /** `changes: ['owner']` (with `ownerId`): the owner left and `ownerId` inherited it. */
   'conversation:updated': (payload: {
     conversationId: string;
     changes: string[];
     by: string;
+    ownerId?: string;
   }) => void;
   'conversation:deleted': (payload: { conversationId: string; by: string }) => void;
   'user:joined': (payload: {

@@ -172,15 +172,6 @@ export class ConversationRepository {
       .returning({ id: conversations.id });
     return rows.length > 0;
   }
-
-  async softDelete(id: string): Promise<boolean> {
-    const rows = await this.db
-      .update(conversations)
-      .set({ isDeleted: true })
-      .where(and(eq(conversations.id, id), eq(conversations.isDeleted, false)))
-      .returning({ id: conversations.id });
-    return rows.length > 0;
-  }
 }
 
 function parsePreview(json: string | null): ConversationListRow['lastMessage'] {

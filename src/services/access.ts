@@ -30,3 +30,15 @@ export function requireRole<T extends { role: ParticipantRole | null }>(
   }
   return access as T & { role: ParticipantRole };
 }
+
+/**
+ * `requireRole` for the caller of a membership change, read under the conversation's lock (the
+ * conversation exists: it was locked). Returns the caller's role.
+ */
+export async function requireLockedRole(
+  members: { roleOf(userId: string): Promise<ParticipantRole | undefined> },
+  userId: string,
+  minimum: ParticipantRole = 'MEMBER',
+): Promise<ParticipantRole> {
+  return requireRole({ role: (await members.roleOf(userId)) ?? null }, minimum).role;
+}

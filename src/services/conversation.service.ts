@@ -1,7 +1,7 @@
 // Conversations: create, list by activity, read, change, archive, delete (SPEC §5).
 import type { ConversationSettings } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import { AppError, validationError } from '../errors.js';
+import { AppError, notFound, validationError } from '../errors.js';
 import type {
   ConversationRepository,
   ListPosition,
@@ -13,7 +13,7 @@ import type {
   ListConversationsQuery,
   UpdateConversationBody,
 } from '../schemas/conversation.schemas.js';
-import { requireRole } from './access.js';
+import { requireLockedRole, requireRole } from './access.js';
 import type { AiPolicy } from './ai-policy.js';
 import type { Principal } from './session.service.js';
 import { toConversationFields, toParticipantView } from './views.js';
@@ -124,11 +124,22 @@ export class ConversationService {
     return this.get(principal, conversationId);
   }
 
-  /** Soft delete: the conversation vanishes from every route, for everyone. */
+  /**
+   * Soft delete: the conversation vanishes from every route, for everyone. Under the
+   * conversation's lock like every membership change, so the event names exactly the people in
+   * it at that moment, and a deletion racing the last one out happens (and is announced) once.
+   */
   async remove(principal: Principal, conversationId: string) {
-    requireRole(await this.conversations.getAccess(conversationId, principal.userId), 'OWNER');
-    const participantIds = await this.participants.userIds(conversationId);
-    await this.conversations.softDelete(conversationId);
+    const participantIds = await this.participants.changeMembership(
+      conversationId,
+      async (members) => {
+        await requireLockedRole(members, principal.userId, 'OWNER');
+        const ids = await members.userIds();
+        await members.softDeleteConversation();
+        return ids;
+      },
+    );
+    if (!participantIds) throw notFound('Conversation');
     this.events.publish('conversation.deleted', {
       conversationId,
       participantIds,

@@ -1,83 +1,96 @@
 // Membership and read marks: add, remove, leave (with ownership handed on), mark as read.
+import type { ParticipantRole } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { conflict, forbidden, notFound, validationError } from '../errors.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { MessageRepository } from '../repositories/message.repository.js';
-import type { ParticipantRepository } from '../repositories/participant.repository.js';
-import type { UserRepository } from '../repositories/user.repository.js';
+import type {
+  LockedMembership,
+  ParticipantRepository,
+} from '../repositories/participant.repository.js';
 import type { AddParticipantBody } from '../schemas/conversation.schemas.js';
-import { atLeast, requireRole } from './access.js';
+import { atLeast, requireLockedRole, requireRole } from './access.js';
 import type { Principal } from './session.service.js';
+
+/** What a removal did, for the events published once it is committed. */
+interface Removal {
+  /** Who became OWNER because the conversation had none left, if anyone. */
+  newOwnerId: string | undefined;
+  /** The removed participant was the OWNER. */
+  wasOwner: boolean;
+  /** The conversation was deleted: nobody is left in it. */
+  deleted: boolean;
+}
 
 export class ParticipantService {
   constructor(
     private readonly conversations: ConversationRepository,
     private readonly participants: ParticipantRepository,
     private readonly messages: MessageRepository,
-    private readonly users: UserRepository,
     private readonly events: EventBus,
   ) {}
 
-  /** OWNER or ADMIN adds members; only the OWNER adds admins. */
+  /**
+   * OWNER or ADMIN adds members; only the OWNER adds admins. The adder's role is checked under
+   * the conversation's lock, so someone removed (or an owner who left) a moment earlier cannot
+   * still add.
+   */
   async add(principal: Principal, conversationId: string, body: AddParticipantBody) {
-    const access = requireRole(
-      await this.conversations.getAccess(conversationId, principal.userId),
-      'ADMIN',
-    );
-    if (body.role === 'ADMIN' && access.role !== 'OWNER') {
-      throw forbidden('Only the conversation owner can add admins');
-    }
-    if ((await this.users.existingIds([body.userId])).length === 0) throw notFound('User');
-    if (!(await this.participants.add(conversationId, body.userId, body.role))) {
-      throw conflict('User is already a participant');
-    }
-    this.events.publish('participant.added', {
-      conversationId,
-      userId: body.userId,
-      role: body.role,
-      by: principal.userId,
+    const added = await this.participants.changeMembership(conversationId, async (members) => {
+      const adderRole = await requireLockedRole(members, principal.userId, 'ADMIN');
+      if (body.role === 'ADMIN' && adderRole !== 'OWNER') {
+        throw forbidden('Only the conversation owner can add admins');
+      }
+      if (!(await members.userExists(body.userId))) throw notFound('User');
+      if (!(await members.add(body.userId, body.role))) {
+        throw conflict('User is already a participant');
+      }
+      return { conversationId, userId: body.userId, role: body.role };
     });
-    return { conversationId, userId: body.userId, role: body.role };
+    if (!added) throw notFound('Conversation');
+    this.events.publish('participant.added', { ...added, by: principal.userId });
+    return added;
   }
 
   /**
    * Removes a participant. Anyone may remove themselves (leave); the OWNER may remove anyone,
-   * an ADMIN only members. An owner who leaves hands ownership to the longest-serving admin
-   * (else member); the last participant leaving deletes the conversation.
+   * an ADMIN only members. One transaction under the conversation's lock checks the caller's
+   * role, removes, and keeps the invariant (see `keepOwned`). Removals of one conversation thus
+   * run one after another, each seeing the previous one's result.
    */
   async remove(principal: Principal, conversationId: string, userId: string) {
-    const access = requireRole(
-      await this.conversations.getAccess(conversationId, principal.userId),
-    );
     const leaving = userId === principal.userId;
-    if (!leaving) {
-      const targetRole = await this.participants.getRole(conversationId, userId);
-      if (!atLeast(access.role, 'ADMIN'))
-        throw forbidden('Only the owner or admins can remove participants');
-      if (!targetRole) throw notFound('Participant');
-      if (targetRole === 'OWNER' || (access.role === 'ADMIN' && targetRole !== 'MEMBER')) {
-        throw forbidden('Admins can only remove members');
-      }
-    } else if (access.role === 'OWNER') {
-      const successor = await this.participants.successor(conversationId, userId);
-      if (successor) {
-        await this.participants.setRole(conversationId, successor, 'OWNER');
-      } else {
-        await this.conversations.softDelete(conversationId);
-        this.events.publish('conversation.deleted', {
-          conversationId,
-          participantIds: [userId],
-          by: userId,
-        });
-      }
+    const removal = await this.participants.changeMembership(
+      conversationId,
+      async (members): Promise<Removal> => {
+        const removedRole = await checkRemoval(members, principal.userId, userId);
+        await members.remove(userId);
+        return { ...(await keepOwned(members)), wasOwner: removedRole === 'OWNER' };
+      },
+    );
+    if (!removal) throw notFound('Conversation');
+    if (removal.deleted) {
+      // Only the last one in can empty it, by leaving: they were its participants.
+      this.events.publish('conversation.deleted', {
+        conversationId,
+        participantIds: [userId],
+        by: principal.userId,
+      });
     }
-    await this.participants.remove(conversationId, userId);
     this.events.publish('participant.removed', {
       conversationId,
       userId,
       by: principal.userId,
       reason: leaving ? 'left' : 'removed',
     });
+    if (removal.newOwnerId) {
+      this.events.publish('ownership.transferred', {
+        conversationId,
+        ownerId: removal.newOwnerId,
+        previousOwnerId: removal.wasOwner ? userId : null,
+        by: principal.userId,
+      });
+    }
     return { conversationId, userId, removed: true };
   }
 
@@ -105,4 +118,43 @@ export class ParticipantService {
     this.events.publish('conversation.read', receipt);
     return receipt;
   }
+}
+
+/** Checks that `callerId` may remove `userId`; returns the role of the one to be removed. */
+async function checkRemoval(
+  members: LockedMembership,
+  callerId: string,
+  userId: string,
+): Promise<ParticipantRole> {
+  const callerRole = await requireLockedRole(members, callerId);
+  if (userId === callerId) return callerRole;
+  if (!atLeast(callerRole, 'ADMIN')) {
+    throw forbidden('Only the owner or admins can remove participants');
+  }
+  const role = await members.roleOf(userId);
+  if (!role) throw notFound('Participant');
+  if (role === 'OWNER' || (callerRole === 'ADMIN' && role !== 'MEMBER')) {
+    throw forbidden('Admins can only remove members');
+  }
+  return role;
+}
+
+/**
+ * The invariant after a removal: a conversation with people in it has exactly one OWNER (one
+ * left without is handed to the longest-serving admin, else member); one with nobody is
+ * deleted. Checked after every removal, not only the owner's: one indexed query, and it then
+ * holds whatever state the conversation was in before.
+ */
+async function keepOwned(
+  members: LockedMembership,
+): Promise<Pick<Removal, 'newOwnerId' | 'deleted'>> {
+  const head = await members.head();
+  if (!head) {
+    await members.softDeleteConversation();
+    return { newOwnerId: undefined, deleted: true };
+  }
+  if (head.role === 'OWNER') return { newOwnerId: undefined, deleted: false };
+  // The owner's row is already gone, so the one-owner index never sees two OWNERs.
+  await members.setRole(head.userId, 'OWNER');
+  return { newOwnerId: head.userId, deleted: false };
 }

@@ -11,7 +11,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ MESSAGE_RATE_LIMIT: '100000' });
+  server = await startTestServer({ MESSAGE_RATE_LIMIT: '100000', AI_MODELS: 'gpt-x' });
 });
 afterAll(async () => {
   await server.close();

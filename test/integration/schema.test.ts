@@ -334,6 +334,25 @@ describe('live schema matches the seed (SPEC §4)', () => {
     ).rejects.toThrow();
   });
 
+  it('allows one OWNER per conversation, any number of admins and members', async () => {
+    const db = database.db;
+    const [index] = await rows<{ indexdef: string }>(
+      sql`select indexdef from pg_indexes
+          where indexname = 'conversation_participants_one_owner_key'`,
+    );
+    expect(index?.indexdef).toMatch(/UNIQUE INDEX .*\(conversation_id\) WHERE \(role = 'OWNER'/);
+    await db.execute(
+      sql`insert into users (id, email) values ('u5', 'u5@x.test'), ('u6', 'u6@x.test'), ('u7', 'u7@x.test')`,
+    );
+    await db.execute(sql`insert into conversations (id) values ('c5'), ('c6')`);
+    await db.execute(sql`insert into conversation_participants (id, conversation_id, user_id, role)
+                         values ('p51', 'c5', 'u5', 'OWNER'), ('p52', 'c5', 'u6', 'ADMIN'),
+                                ('p53', 'c5', 'u7', 'ADMIN'), ('p61', 'c6', 'u6', 'OWNER')`);
+    await expect(
+      db.execute(sql`update conversation_participants set role = 'OWNER' where id = 'p52'`),
+    ).rejects.toThrow();
+  });
+
   it('fills the full-text column from the content', async () => {
     await database.db.execute(sql`insert into conversations (id) values ('c2')`);
     await database.db.execute(sql`insert into messages (id, conversation_id, content, role)
