@@ -14,3 +14,11 @@ export const haveTestModel = existsSync(TEST_MODEL_PATH);
 export const skipNote = haveTestModel
   ? ''
   : ` (SKIPPED: the test model ../shared/models/stories260K.gguf is missing: ${TEST_MODEL_PATH})`;
+
+// The default reporter folds a skipped file into one line without test titles: say it here too,
+// once per file that needs the model (vitest prints it under that file's name).
+if (!haveTestModel) {
+  console.warn(
+    `[parley] ${TEST_MODEL_PATH} not found: the tests that run the real test model are SKIPPED`,
+  );
+}
