@@ -304,7 +304,7 @@ beforeAll(async () => {
   // The fake OpenAI-compatible upstream answers (through the real SDK and runner), so the AI
   // routes act on real generations on any machine: who may call a route has nothing to do with
   // which model answers, and the matrix must not skip where ../shared's test model is missing.
-  ai = await startFakeAiServer({ REGISTER_MAX_PER_IP: '100000', AI_MAX_OUTPUT_TOKENS: '16' });
+  ai = await startFakeAiServer({ REGISTER_MAX_PER_IP: '100000' });
   server = ai.server;
   shared = await newRoom();
   actors.owner = shared.owner;
