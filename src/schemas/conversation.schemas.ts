@@ -1,5 +1,6 @@
 // Requests and responses of /api/conversations (SPEC §5 Conversations).
 import { z } from 'zod';
+import { decodeCursor } from '../utils/cursor.js';
 import { Id, QueryInt, Timestamp } from './common.schemas.js';
 
 const Title = z.string().trim().min(1, 'must not be empty').max(200);
@@ -90,7 +91,18 @@ export const ListConversationsQuery = z.object({
     .default('false')
     .transform((v) => v === 'true'),
   limit: QueryInt(1, 100, 20),
-  cursor: z.string().max(200).optional(),
+  cursor: z
+    .string()
+    .max(200)
+    .transform((text, ctx) => {
+      // Decoded here, so a forged cursor is a 400 like any other bad field and never reaches SQL.
+      const position = decodeCursor(text);
+      if (position && Id.safeParse(position.id).success) return position;
+      ctx.addIssue({ code: 'custom', message: 'is not a cursor this API issued' });
+      return z.NEVER;
+    })
+    .optional()
+    .meta({ description: 'The previous page’s nextCursor, as it was' }),
 });
 export type ListConversationsQuery = z.infer<typeof ListConversationsQuery>;
 

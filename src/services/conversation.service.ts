@@ -1,11 +1,8 @@
 // Conversations: create, list by activity, read, change, archive, delete (SPEC §5).
 import type { ConversationSettings } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import { AppError, notFound, validationError } from '../errors.js';
-import type {
-  ConversationRepository,
-  ListPosition,
-} from '../repositories/conversation.repository.js';
+import { AppError, notFound } from '../errors.js';
+import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { ParticipantRepository } from '../repositories/participant.repository.js';
 import type { UserRepository } from '../repositories/user.repository.js';
 import type {
@@ -13,6 +10,7 @@ import type {
   ListConversationsQuery,
   UpdateConversationBody,
 } from '../schemas/conversation.schemas.js';
+import { encodeCursor } from '../utils/cursor.js';
 import { requireLockedRole, requireRole } from './access.js';
 import type { AiPolicy } from './ai-policy.js';
 import type { Principal } from './session.service.js';
@@ -56,7 +54,7 @@ export class ConversationService {
   }
 
   async list(principal: Principal, query: ListConversationsQuery) {
-    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const after = query.cursor && { activityAt: query.cursor.at, id: query.cursor.id };
     const rows = await this.conversations.listForUser(principal.userId, {
       archived: query.archived,
       limit: query.limit + 1,
@@ -75,7 +73,7 @@ export class ConversationService {
       })),
       nextCursor:
         rows.length > query.limit && last
-          ? encodeCursor({ activityAt: last.activityAt, id: last.conversation.id })
+          ? encodeCursor({ at: last.activityAt, id: last.conversation.id })
           : null,
     };
   }
@@ -164,30 +162,4 @@ function mergeSettings(
 
 function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
-/** Cursors are opaque to clients: base64url of the last item's sort key. */
-function encodeCursor(position: ListPosition): string {
-  return Buffer.from(JSON.stringify([position.activityAt.toISOString(), position.id])).toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string): ListPosition {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const activityAt = new Date(String(at));
-    if (
-      typeof id === 'string' &&
-      /^[a-z0-9]{1,64}$/.test(id) &&
-      !Number.isNaN(activityAt.getTime())
-    ) {
-      return { activityAt, id };
-    }
-  } catch {
-    // fall through
-  }
-  throw validationError('Invalid cursor', [
-    { path: 'cursor', message: 'is not a cursor this API issued' },
-  ]);
 }

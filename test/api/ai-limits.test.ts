@@ -179,12 +179,15 @@ describe('AI time is shared fairly', () => {
     const conversation = await createConversation(ai.server.api, a, {
       participantIds: [b.user.id],
     });
-    ai.fake.fallback = { kind: 'stream', tokens: ['x', 'y', 'z', 'w'], delayMs: 80 };
+    // a0 runs long enough (2 s) for the other three to be waiting when it ends.
+    ai.fake.script.push({ kind: 'stream', tokens: Array(20).fill('x'), delayMs: 100 });
+    ai.fake.fallback = { kind: 'stream', tokens: ['x', 'y', 'z', 'w'], delayMs: 20 };
     const before = ai.fake.requests.length;
     try {
       for (let i = 0; i < 3; i++)
         expect((await send(a, conversation.id, `a${i}`)).status).toBe(201);
       expect((await send(b, conversation.id, 'b0')).status).toBe(201);
+      expect(ai.fake.requests.slice(before).map((r) => r.completed)).toEqual([false]);
       await waitAllDone(a, conversation.id);
       // One at a time (AI_CONCURRENCY=1): a0 was running; b0 went before a1 and a2.
       const order = ai.fake.requests.slice(before).map((r) => r.body.messages.at(-1)!.content);

@@ -12,10 +12,10 @@ import {
   type ConversationData,
   type RegisteredUser,
 } from '../factories.js';
+import { startFakeAiServer, type FakeAiServer } from '../support/ai.js';
 import type { Envelope } from '../support/api-client.js';
 import { withGlobalRole } from '../support/roles.js';
-import { TEST_MODEL } from './ai-local.test.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import type { TestServer } from '../support/server.js';
 
 const ACTORS = ['anonymous', 'outsider', 'member', 'admin', 'owner', 'globalAdmin'] as const;
 type Actor = (typeof ACTORS)[number];
@@ -65,6 +65,7 @@ const inRoom = (member: number, admin: number, owner: number, globalAdmin = 403)
   globalAdmin,
 });
 
+let ai: FakeAiServer;
 let server: TestServer;
 let shared: Room;
 const actors = {} as Record<Exclude<Actor, 'anonymous'>, RegisteredUser>;
@@ -300,18 +301,15 @@ const ROWS: Row[] = [
 ];
 
 beforeAll(async () => {
-  // The real local model answers, so the AI routes act on real generations.
-  server = await startTestServer({
+  // The fake OpenAI-compatible upstream answers (through the real SDK and runner), so the AI
+  // routes act on real generations on any machine: who may call a route has nothing to do with
+  // which model answers, and the matrix must not skip where ../shared's test model is missing.
+  ai = await startFakeAiServer({
     REGISTER_MAX_PER_IP: '100000',
-    MESSAGE_RATE_LIMIT: '100000',
-    AI_PROVIDER: 'local',
-    AI_MODEL_PATH: TEST_MODEL,
-    AI_LOCAL_THREADS: '1',
-    AI_MAX_OUTPUT_TOKENS: '16',
-    AI_TITLES: 'false',
     // Every caller asks again and again: the per-user cap of answers is not what this tests.
     AI_MAX_PENDING_PER_USER: '1000',
   });
+  server = ai.server;
   shared = await newRoom();
   actors.owner = shared.owner;
   actors.admin = shared.admin;
@@ -320,7 +318,7 @@ beforeAll(async () => {
   actors.globalAdmin = await withGlobalRole(server, await registerUser(server.api), 'ADMIN');
 }, 60_000);
 afterAll(async () => {
-  await server.close();
+  await ai.close();
 });
 
 describe('authorization matrix', () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCursor } from '../../src/utils/cursor.js';
 import {
   buildRoom,
   createConversation,
@@ -7,6 +8,7 @@ import {
   type ConversationData,
 } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
+import { FORGED_CURSORS } from '../support/forged-cursors.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -162,14 +164,43 @@ describe('GET /api/conversations', () => {
     expect([...seen].sort()).toEqual([...ids].sort());
   });
 
-  it('answers a forged cursor with 400', async () => {
+  it('answers every forged cursor with 400 VALIDATION_ERROR naming the field', async () => {
     const me = await registerUser(api());
-    for (const cursor of ['garbage', Buffer.from('[1,2]').toString('base64url'), 'a'.repeat(300)]) {
-      const response = await api().get(`/api/conversations?cursor=${cursor}`, {
-        token: me.accessToken,
+    // Two pages exist, so a cursor that got through would be used.
+    for (let i = 0; i < 3; i++) await createConversation(api(), me);
+    for (const [label, cursor] of [
+      ...FORGED_CURSORS,
+      ['garbage', 'garbage'],
+      ['[1,2]', Buffer.from('[1,2]').toString('base64url')],
+    ] as const) {
+      const response = await api().get<Envelope>(
+        `/api/conversations?limit=1&cursor=${encodeURIComponent(cursor)}`,
+        { token: me.accessToken },
+      );
+      expect(response.status, `${label}: ${response.text}`).toBe(400);
+      expect(response.body, label).toMatchObject({
+        success: false,
+        code: 'VALIDATION_ERROR',
+        details: [expect.objectContaining({ path: 'cursor' })],
       });
-      expect(response.status).toBe(400);
     }
+  });
+
+  it('takes a cursor of the first or last day PostgreSQL and the server both spell', async () => {
+    const me = await registerUser(api());
+    const c = await createConversation(api(), me);
+    const page = async (at: string) =>
+      api().get<Envelope<ListPage>>(
+        `/api/conversations?cursor=${encodeCursor({ at: new Date(at), id: 'zzzz' })}`,
+        { token: me.accessToken },
+      );
+    // Everything is older than year 9999 and newer than year 1.
+    const late = await page('9999-12-31T23:59:59.999Z');
+    expect(late.status, late.text).toBe(200);
+    expect(late.body.data!.items.map((item) => item.id)).toEqual([c.id]);
+    const early = await page('0001-01-01T00:00:00.000Z');
+    expect(early.status, early.text).toBe(200);
+    expect(early.body.data!.items).toEqual([]);
   });
 
   it('shows archived conversations only with ?archived=true', async () => {

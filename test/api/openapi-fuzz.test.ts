@@ -1,7 +1,8 @@
 // Issue 3, acceptance 6: requests generated from /openapi.json — every operation, with valid,
 // mutated and random bodies, params and queries — as a real user and as an outsider. No 5xx, the
 // process keeps answering, and nothing of the victim's conversation reaches the outsider or
-// changes.
+// changes. Issue 8, acceptance 8: every query parameter that carries a page position (cursor,
+// before, after) answers each forged cursor with 400, never a 500.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,7 @@ import {
   type RegisteredUser,
 } from '../factories.js';
 import type { ApiResponse, Envelope } from '../support/api-client.js';
+import { FORGED_CURSORS } from '../support/forged-cursors.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 type Schema = {
@@ -88,6 +90,9 @@ function prng(seed: number) {
 const asText = (value: unknown) =>
   typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
 
+/** Query parameters that carry a page position: a cursor, or the message to page from. */
+const POSITION_PARAMS = new Set(['cursor', 'before', 'after']);
+
 const WEIRD_STRINGS = [
   '',
   ' ',
@@ -105,7 +110,58 @@ const WEIRD_STRINGS = [
   '1e309',
 ];
 
+/** A valid value of a simple query parameter schema. */
+function plainValue(schema: Schema): string {
+  const fixed = schema.const ?? schema.enum?.[0];
+  if (fixed !== undefined) return asText(fixed);
+  if (schema.type === 'integer' || schema.type === 'number') return String(schema.minimum ?? 1);
+  if (schema.type === 'boolean') return 'true';
+  return 'text';
+}
+
 describe('requests generated from the OpenAPI document', () => {
+  it('answers every forged cursor in every cursor, before and after parameter with 400', async () => {
+    const me = await registerUser(server.api);
+    const conversation = await createConversation(server.api, me, { title: 'pages' });
+    // Messages, so a position that got through would have somewhere to page from.
+    for (let i = 0; i < 3; i++) await sendMessage(server.api, me, conversation.id, `m${i}`);
+    await createConversation(server.api, me, { title: 'a second page' });
+
+    const targets = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item).flatMap(([method, op]) =>
+        (op.parameters ?? [])
+          .filter((p) => p.in === 'query' && POSITION_PARAMS.has(p.name))
+          .map((param) => ({ path, method: method.toUpperCase(), op, param: param.name })),
+      ),
+    );
+    // The document names the parameters this test is about; a renamed one must not slip by.
+    expect(targets.map((t) => `${t.method} ${t.path} ${t.param}`).sort()).toEqual(
+      expect.arrayContaining([
+        'GET /api/chat/conversations/{id}/messages after',
+        'GET /api/chat/conversations/{id}/messages before',
+        'GET /api/conversations cursor',
+      ]),
+    );
+
+    for (const { path, method, op, param } of targets) {
+      const url = path.replace(/\{(\w+)\}/g, () => conversation.id);
+      for (const [label, value] of FORGED_CURSORS) {
+        const query = new URLSearchParams();
+        // Every other required parameter valid, so the forged one is the only fault.
+        for (const other of op.parameters ?? [])
+          if (other.in === 'query' && other.required && other.name !== param)
+            query.append(other.name, plainValue(other.schema));
+        query.append(param, value);
+        const response = await server.api.request(method, `${url}?${query.toString()}`, undefined, {
+          token: me.accessToken,
+        });
+        const what = `${method} ${url} ${param}=${label}: ${response.text.slice(0, 200)}`;
+        expect(response.status, what).toBe(400);
+        expect(response.body, what).toMatchObject({ success: false, code: 'VALIDATION_ERROR' });
+      }
+    }
+  });
+
   it('survives 1,200 generated requests as a user and an outsider, and leaks nothing', async () => {
     const rng = prng(20261124);
     const me = await registerUser(server.api);
@@ -139,6 +195,7 @@ describe('requests generated from the OpenAPI document', () => {
       const type = Array.isArray(schema.type) ? rng.pick(schema.type) : schema.type;
       switch (type) {
         case 'string':
+          if (POSITION_PARAMS.has(name) && rng.chance(0.3)) return rng.pick(FORGED_CURSORS)[1];
           if (/id$/i.test(name) || name === 'before' || name === 'after') return rng.pick(ids());
           if (name === 'emoji') return rng.pick(['👍', '🎉', '🇫🇷', 'abc']);
           if (name === 'email') return `fuzz${rng.int(1e9)}@example.test`;

@@ -11,6 +11,7 @@ import {
   type RegisteredUser,
 } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
+import { FORGED_CURSORS } from '../support/forged-cursors.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { selectRows } from '../support/sql.js';
 
@@ -128,6 +129,56 @@ describe('message pages over 1,000 messages', () => {
       { token: owner.accessToken },
     );
     expect(await bad(`after=${foreign.body.data!.message.id}`)).toBe(400);
+  });
+
+  it('answers forged or odd before/after values with 400 naming the field, on either branch', async () => {
+    const odd = [
+      ...FORGED_CURSORS,
+      ['64 nines', '9'.repeat(64)],
+      ['65 characters', 'a'.repeat(65)],
+      ['an unknown id', 'zzzzzzzzzzzzzzzzzzzzzzzz'],
+      ['an id and more', `${expected[1]}&x=1`],
+    ] as const;
+    for (const name of ['before', 'after'])
+      for (const branch of ['all', 'active'])
+        for (const [label, value] of odd) {
+          const response = await server.api.get<Envelope>(
+            `/api/chat/conversations/${conversationId}/messages?branch=${branch}&${name}=${encodeURIComponent(value)}`,
+            { token: owner.accessToken },
+          );
+          const what = `${name} ${label} (${branch}): ${response.text.slice(0, 200)}`;
+          expect(response.status, what).toBe(400);
+          expect(response.body, what).toMatchObject({
+            success: false,
+            code: 'VALIDATION_ERROR',
+            details: [expect.objectContaining({ path: name })],
+          });
+        }
+    // The same parameter twice is an array to Express: refused, not half-used.
+    const twice = await server.api.get(
+      `/api/chat/conversations/${conversationId}/messages?before=${expected[1]}&before=${expected[2]}`,
+      { token: owner.accessToken },
+    );
+    expect(twice.status).toBe(400);
+  });
+
+  it('answers out-of-range or non-integer limit and page with 400, in lists and search', async () => {
+    const values = ['1e308', '9'.repeat(400), '-0', '1.5', 'Infinity', 'NaN', '', ' ', '0x', '[]'];
+    const urls = [
+      (v: string) => `/api/chat/conversations/${conversationId}/messages?limit=${v}`,
+      (v: string) => `/api/conversations?limit=${v}`,
+      (v: string) => `/api/chat/search?q=message&limit=${v}`,
+      (v: string) => `/api/chat/search?q=message&page=${v}`,
+      (v: string) => `/api/chat/conversations/${conversationId}/search?q=message&page=${v}`,
+    ];
+    for (const url of urls)
+      for (const value of values) {
+        const response = await server.api.get<Envelope>(url(encodeURIComponent(value)), {
+          token: owner.accessToken,
+        });
+        expect(response.status, `${url(value)}: ${response.text.slice(0, 200)}`).toBe(400);
+        expect(response.body).toMatchObject({ success: false, code: 'VALIDATION_ERROR' });
+      }
   });
 
   it('uses the (conversation_id, created_at, id) index for a page deep in the history', async () => {

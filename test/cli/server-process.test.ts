@@ -1,7 +1,6 @@
 // The real entry point as a user runs it: `npm start` on a fresh data directory, restarts,
 // signals and bad configuration. Each test spawns its own process on its own port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { ApiClient, type Envelope } from '../support/api-client.js';
 import { startFakeHuggingFace } from '../support/fake-hugging-face.js';
 import { startFakeOpenAi } from '../support/fake-openai.js';
 import { connectAs } from '../support/sockets.js';
+import { haveTestModel, skipNote, TEST_MODEL_PATH } from '../support/test-model.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const children: ChildProcess[] = [];
@@ -325,12 +325,9 @@ describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
   }, 60_000);
 });
 
-const TEST_MODEL_FILE = path.resolve(root, '../shared/models/stories260K.gguf');
-const haveTestModel = existsSync(TEST_MODEL_FILE);
-
 describe('no AI_MODEL_PATH: the default model', () => {
   it.skipIf(!haveTestModel)(
-    `is downloaded into DATA_DIR/models on the first start while /ready says how far along, then answers; a restart reuses the file${haveTestModel ? '' : ' (SKIPPED: ../shared/models/stories260K.gguf not found)'}`,
+    `is downloaded into DATA_DIR/models on the first start while /ready says how far along, then answers; a restart reuses the file${skipNote}`,
     async () => {
       // The real default URI, resolved against a Hugging Face stand-in serving the tiny test
       // model's bytes over three seconds.
@@ -338,7 +335,7 @@ describe('no AI_MODEL_PATH: the default model', () => {
         repo: 'bartowski/Qwen2.5-0.5B-Instruct-GGUF',
         quant: 'Q4_K_M',
         fileName: 'Qwen2.5-0.5B-Instruct-Q4_K_M.gguf',
-        modelPath: TEST_MODEL_FILE,
+        modelPath: TEST_MODEL_PATH,
         sendMs: 3_000,
       });
       try {
