@@ -72,6 +72,7 @@ export function createApp(container: Container): Express {
         container.participants,
         container.search,
         container.generations,
+        container.versions,
       ),
       new GenerationController(container.generations),
       authMiddleware.requireAuth,

@@ -39,6 +39,7 @@ import { ReactionService } from './services/reaction.service.js';
 import { SearchService } from './services/search.service.js';
 import { SessionService } from './services/session.service.js';
 import { TokenService } from './services/token.service.js';
+import { VersionsService } from './services/versions.service.js';
 import { MessageViews } from './services/views.js';
 import { createLogger, describeError, type Logger } from './utils/logger.js';
 import { createPasswordHasher } from './utils/password.js';
@@ -56,6 +57,7 @@ export interface Container {
   conversations: ConversationService;
   participants: ParticipantService;
   messages: MessageService;
+  versions: VersionsService;
   reactions: ReactionService;
   search: SearchService;
   membership: MembershipService;
@@ -178,6 +180,16 @@ export function createContainer(
     titles: config.AI_TITLES,
   });
 
+  const messages = new MessageService(
+    conversationRepository,
+    messageRepository,
+    views,
+    events,
+    limits.messages,
+    attachmentRepository,
+    generations,
+  );
+
   return {
     generations,
     generationLog,
@@ -197,14 +209,13 @@ export function createContainer(
       messageRepository,
       events,
     ),
-    messages: new MessageService(
+    messages,
+    versions: new VersionsService(
       conversationRepository,
       messageRepository,
-      views,
-      events,
-      limits.messages,
-      attachmentRepository,
+      messages,
       generations,
+      limits.messages,
     ),
     reactions: new ReactionService(messageRepository, reactionRepository, events),
     search: new SearchService(conversationRepository, new SearchRepository(database.db), views),

@@ -17,6 +17,7 @@ import type { MessageService } from '../services/message.service.js';
 import type { ParticipantService } from '../services/participant.service.js';
 import type { ReactionService } from '../services/reaction.service.js';
 import type { SearchService } from '../services/search.service.js';
+import type { VersionsService } from '../services/versions.service.js';
 import { created, ok } from './respond.js';
 import { streamGeneration } from './sse.js';
 
@@ -27,6 +28,7 @@ export class ChatController {
     private readonly participants: ParticipantService,
     private readonly search: SearchService,
     private readonly generationService: GenerationService,
+    private readonly versions: VersionsService,
   ) {}
 
   sendMessage = async (
@@ -57,7 +59,7 @@ export class ChatController {
   };
 
   editBranch = async (req: Request<MessageParams, unknown, EditMessageBody>, res: Response) => {
-    const { message, generation } = await this.messages.editBranch(
+    const { message, generation } = await this.versions.editBranch(
       principalOf(req),
       req.params.id,
       req.body.content,
@@ -66,7 +68,7 @@ export class ChatController {
   };
 
   regenerate = async (req: Request<MessageParams>, res: Response) => {
-    created(res, await this.messages.regenerate(principalOf(req), req.params.id));
+    created(res, await this.versions.regenerate(principalOf(req), req.params.id));
   };
 
   listMessages = async (req: Request<ConversationParams>, res: Response) => {

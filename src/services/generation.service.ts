@@ -1,20 +1,13 @@
 // AI answers (SPEC §7): start one for a user message when its user's turn comes (fairly shared,
-// capped per user: SPEC §8), run it in the background into the generation log, finish or fail it
-// in the database, stop it for any participant (and when its conversation is deleted), and title
-// a new conversation after its first exchange.
+// capped per user: SPEC §8), follow or stop it for any participant (and stop it when its
+// conversation is deleted). Running it into the log and the database is answer-runner.ts.
 import { ChunkQueue, readEagerly } from '../ai/chunk-queue.js';
-import { fitContext, toChat, type FittedContext } from '../ai/context.js';
+import { fitContext, toChat } from '../ai/context.js';
 import type { GenerationListener, GenerationLog } from '../ai/generation-log.js';
-import { publishStart, RunFailure, streamAnswer, terminalSeq } from '../ai/generation-runner.js';
-import {
-  ProviderError,
-  type AiProvider,
-  type GenerationRequest,
-  type StreamChunk,
-} from '../ai/provider.js';
+import { publishStart } from '../ai/generation-runner.js';
+import type { AiProvider, GenerationRequest, StreamChunk } from '../ai/provider.js';
 import type { FairScheduler, Ticket } from '../ai/scheduler.js';
 import type { StopSignals } from '../ai/stop-signals.js';
-import { suggestTitle } from '../ai/title.js';
 import type { ConversationSettings, Generation, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { AppError, conflict, rateLimited } from '../errors.js';
@@ -23,11 +16,12 @@ import type { ConversationRepository } from '../repositories/conversation.reposi
 import type { GenerationRepository } from '../repositories/generation.repository.js';
 import type { MessageRepository } from '../repositories/message.repository.js';
 import { createId } from '../utils/ids.js';
-import { describeError, type Logger } from '../utils/logger.js';
+import type { Logger } from '../utils/logger.js';
 import { requireRole } from './access.js';
 import type { AiPolicy } from './ai-policy.js';
 import { watchAccess } from './access-watch.js';
 import type { Principal } from './session.service.js';
+import { AnswerRunner, type Upstream } from './answer-runner.js';
 import { toMessageView } from './views.js';
 
 export interface GenerationRef {
@@ -45,19 +39,11 @@ export interface Question {
 /** Follows a generation's events; `lost` is called when the follower may no longer see it. */
 export type Follow = (listener: GenerationListener, lost: () => void) => () => void;
 
-const DEFAULT_TITLE = '新对话';
 /** How long a user over the cap is told to wait before trying again (answers take seconds). */
 const CAP_RETRY_SECONDS = 5;
 
-/** An answer's request, already sent: what it was built from and the chunks coming back. */
-interface Upstream {
-  fitted: FittedContext;
-  /** The user message being answered (for the title). */
-  question: string | undefined;
-  chunks: AsyncIterable<StreamChunk>;
-}
-
 export class GenerationService {
+  private readonly runner: AnswerRunner;
   /** Answers started here and not yet finished (waiting for their turn or running). */
   private readonly running = new Map<string, { conversationId: string; done: Promise<void> }>();
 
@@ -77,6 +63,7 @@ export class GenerationService {
       titles: boolean;
     },
   ) {
+    this.runner = new AnswerRunner(deps);
     // A deleted conversation's answers stop at once: nobody may read them any more (SPEC §8).
     deps.events.subscribe('conversation.deleted', ({ conversationId }) => {
       for (const [id, answer] of this.running) {
@@ -197,7 +184,8 @@ export class GenerationService {
       messageId: message.id,
       conversationId: question.conversationId,
     });
-    const done = this.run(provider, generation, upstream, startedAt)
+    const done = this.runner
+      .run(provider, generation, upstream, startedAt)
       .finally(() => {
         stop.release();
         ticket.release();
@@ -309,132 +297,6 @@ export class GenerationService {
       question: history.at(-1)?.content,
       chunks: readEagerly(provider.stream(request, signal)),
     };
-  }
-
-  private async run(
-    provider: AiProvider,
-    generation: Generation,
-    upstream: Promise<Upstream>,
-    startedAt: number,
-  ) {
-    const { log, metrics, generations } = this.deps;
-    const ids = {
-      generationId: generation.id,
-      messageId: generation.messageId,
-      conversationId: generation.conversationId,
-    };
-    metrics.activeGenerations.inc();
-    try {
-      const { fitted, question, chunks } = await upstream;
-      const result = await streamAnswer(chunks, log, ids, {
-        onFirstToken: () => {
-          metrics.timeToFirstToken.observe(
-            { provider: provider.name },
-            (Date.now() - startedAt) / 1000,
-          );
-          // After the first delta has gone out: on PGlite the write runs on this thread.
-          const at = new Date();
-          setImmediate(
-            () => void generations.markFirstToken(generation.id, at).catch(() => undefined),
-          );
-        },
-        onProgress: (content) =>
-          void generations.saveProgress(generation.messageId, content).catch(() => undefined),
-      });
-      await generations.finish(generation, {
-        ...result,
-        model: generation.model,
-        // What the answer saw: the oldest messages are the ones left out when the window is full.
-        metadata: {
-          context: {
-            included: fitted.includedIds.length,
-            dropped: fitted.dropped,
-            oldestIncludedId: fitted.includedIds[0] ?? null,
-          },
-        },
-      });
-      log.publish({
-        type: 'end',
-        seq: terminalSeq(log, generation.id),
-        ...ids,
-        status: 'SENT',
-        finishReason: result.finishReason,
-        usage: result.usage,
-        model: generation.model,
-      });
-      // No message:updated: the participants have the text from the deltas, and ai:stream:end
-      // carries what else changed. Sending the whole answer again would double its bytes.
-      metrics.generations.inc({
-        provider: provider.name,
-        status: result.stopped ? 'stopped' : 'completed',
-      });
-      metrics.tokensOut.inc({ provider: provider.name }, result.usage.completionTokens);
-      if (this.deps.titles && !result.stopped && question)
-        await this.titleIfNew(provider, generation, question, result.content);
-    } catch (error) {
-      await this.failed(provider, generation, ids, error);
-    } finally {
-      metrics.activeGenerations.dec();
-    }
-  }
-
-  private async failed(
-    provider: AiProvider,
-    generation: Generation,
-    ids: { generationId: string; messageId: string; conversationId: string },
-    error: unknown,
-  ) {
-    const reason = error instanceof RunFailure ? error.reason : error;
-    const partial = error instanceof RunFailure ? error.partial : '';
-    const known = reason instanceof ProviderError;
-    if (!known)
-      this.deps.logger.error('Generation failed', {
-        generationId: generation.id,
-        ...describeError(reason),
-      });
-    const text = known ? reason.message : 'The AI answer failed; try again';
-    await this.deps.generations.fail(generation, partial, text).catch((e: unknown) => {
-      this.deps.logger.error('Could not record a failed generation', describeError(e));
-      return undefined;
-    });
-    this.deps.log.publish({
-      type: 'error',
-      seq: terminalSeq(this.deps.log, generation.id),
-      ...ids,
-      status: 'FAILED',
-      error: text,
-      code: known ? reason.kind : 'internal',
-    });
-    this.deps.metrics.generations.inc({ provider: provider.name, status: 'failed' });
-  }
-
-  /** After a conversation's first exchange, a short title in place of 新对话 (SPEC §7). */
-  private async titleIfNew(
-    provider: AiProvider,
-    generation: Generation,
-    question: string,
-    answer: string,
-  ) {
-    try {
-      const conversation = await this.deps.conversations.getById(generation.conversationId);
-      if (!conversation || conversation.title !== DEFAULT_TITLE) return;
-      const title = await suggestTitle(provider, generation.model, question, answer);
-      if (!title) return;
-      const updated = await this.deps.conversations.renameIfTitled(
-        generation.conversationId,
-        DEFAULT_TITLE,
-        title,
-      );
-      if (updated) {
-        this.deps.events.publish('conversation.updated', {
-          conversationId: generation.conversationId,
-          changes: ['title'],
-          by: 'ai-assistant',
-        });
-      }
-    } catch (error) {
-      this.deps.logger.warn('Could not title a conversation', describeError(error));
-    }
   }
 }
 

@@ -8,7 +8,7 @@ import { conflict, forbidden, notFound, rateLimited, validationError } from '../
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { AttachmentRepository } from '../repositories/attachment.repository.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
-import type { MessagePosition, MessageRepository } from '../repositories/message.repository.js';
+import type { MessageRepository } from '../repositories/message.repository.js';
 import type {
   ListMessagesQuery,
   MessageView,
@@ -28,7 +28,7 @@ export interface SendResult {
 }
 
 /** A stored message and its conversation's settings (unset for a replay): what an answer needs. */
-type Stored = SendResult & { settings?: ConversationSettings | null };
+export type Stored = SendResult & { settings?: ConversationSettings | null };
 
 export class MessageService {
   constructor(
@@ -107,8 +107,11 @@ export class MessageService {
     throw this.generations.tooManyAnswers();
   }
 
-  /** Stores the message (or finds the one a repeated clientMessageId sent) and publishes it. */
-  private async store(
+  /**
+   * Stores the message (or finds the one a repeated clientMessageId sent) and publishes it;
+   * `replacesId` makes it a version of that message (edit-and-resend, versions.service.ts).
+   */
+  async store(
     principal: Principal,
     conversationId: string,
     body: SendMessageBody,
@@ -161,100 +164,6 @@ export class MessageService {
     );
     this.events.publish('message.created', { conversationId, message });
     return { message, replayed: false, settings: result.settings };
-  }
-
-  /**
-   * Edit-and-resend (SPEC §5): a new USER message with the new text, an alternative of the
-   * original (which leaves the active branch with its answers, kept under `branch=all`), and a
-   * new answer to it. Only where the AI answers: 409 otherwise, nothing stored.
-   */
-  async editBranch(principal: Principal, messageId: string, content: string): Promise<SendResult> {
-    const { message } = requireRole(
-      await this.messages.getAccess(messageId, principal.userId),
-      'MEMBER',
-      'Message',
-    );
-    if (message.isDeleted) throw notFound('Message');
-    if (message.role !== 'USER') throw fieldError('messageId', 'must be a user message');
-    if (message.userId !== principal.userId)
-      throw forbidden('Only the author can edit-and-resend a message');
-    const { conversationId } = message;
-    const settings = await this.settingsOf(principal, conversationId);
-    const ticket = this.generations.reserveOrRefuse(principal.userId, settings);
-    let sent: Stored;
-    try {
-      await this.spendBudget(principal.userId);
-      sent = await this.store(
-        principal,
-        conversationId,
-        {
-          content,
-          type: message.type === 'CODE' || message.type === 'MARKDOWN' ? message.type : 'TEXT',
-          ...(message.parentId ? { parentId: message.parentId } : {}),
-        },
-        message.id,
-      );
-    } catch (error) {
-      ticket.release();
-      throw error;
-    }
-    const generation = await this.generations.answer(
-      ticket,
-      { id: sent.message.id, conversationId, createdAt: new Date(sent.message.createdAt) },
-      sent.settings ?? settings,
-    );
-    return { message: sent.message, replayed: false, generation };
-  }
-
-  /**
-   * A new answer to the same question, an alternative of this one (which leaves the active
-   * branch, kept under `branch=all`). Only where the AI answers: 409 otherwise.
-   */
-  async regenerate(
-    principal: Principal,
-    messageId: string,
-  ): Promise<{ generation: GenerationRef }> {
-    const { message } = requireRole(
-      await this.messages.getAccess(messageId, principal.userId),
-      'MEMBER',
-      'Message',
-    );
-    if (message.isDeleted) throw notFound('Message');
-    if (message.role !== 'ASSISTANT' || !message.parentId)
-      throw fieldError('messageId', 'must be an AI answer');
-    const settings = await this.settingsOf(principal, message.conversationId);
-    const ticket = this.generations.reserveOrRefuse(principal.userId, settings);
-    let question: MessagePosition | undefined;
-    try {
-      await this.spendBudget(principal.userId);
-      question = await this.messages.position(message.conversationId, message.parentId);
-      if (!question) throw notFound('Question');
-    } catch (error) {
-      ticket.release();
-      throw error;
-    }
-    const generation = await this.generations.answer(
-      ticket,
-      { id: question.id, conversationId: message.conversationId, createdAt: question.createdAt },
-      settings,
-      message.id,
-    );
-    return { generation };
-  }
-
-  /** The conversation's settings, for a participant. */
-  private async settingsOf(principal: Principal, conversationId: string) {
-    const access = requireRole(
-      await this.conversations.getAccess(conversationId, principal.userId),
-    );
-    return access.conversation.settings;
-  }
-
-  /** Counts one message against the user's budget (30 a minute over HTTP and sockets). */
-  private async spendBudget(userId: string): Promise<void> {
-    const verdict = await this.sendLimiter.hit(userId);
-    if (!verdict.allowed)
-      throw rateLimited(Math.ceil(verdict.retryAfterMs / 1000), 'Too many messages; slow down');
   }
 
   async list(principal: Principal, conversationId: string, query: ListMessagesQuery) {
