@@ -44,7 +44,7 @@ export function createApp(container: Container): Express {
   mount(
     '/',
     opsRoutes(
-      new OpsController(container.readinessChecks, container.metrics, config.METRICS_TOKEN),
+      new OpsController(container.readinessChecks, container.metrics, config.METRICS_TOKEN, logger),
     ),
   );
   mount(

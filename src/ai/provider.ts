@@ -28,8 +28,15 @@ export interface ProviderCapabilities {
   vision: boolean;
 }
 
-/** A failure the user should read: `message` says what happened and what to do. */
+/**
+ * A failure the user should read: `message` says what happened and what to do, in plain words,
+ * and `kind` is the code clients get. Neither carries a file path or an upstream's raw error
+ * text (SPEC §8): the provider hands those to its `report` callback, which goes to the log.
+ */
 export class ProviderError extends Error {
+  /** The message is fit for clients (the http-errors convention /ready also reads). */
+  readonly expose = true;
+
   constructor(
     message: string,
     readonly kind: 'auth' | 'rate-limit' | 'upstream' | 'timeout' | 'unavailable' | 'bad-request',
@@ -38,6 +45,9 @@ export class ProviderError extends Error {
     this.name = 'ProviderError';
   }
 }
+
+/** Where a provider tells operators what clients are not told (the container logs it). */
+export type ProviderReport = (level: 'info' | 'warn', message: string) => void;
 
 export interface AiProvider {
   readonly name: 'openai' | 'local';

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { unauthorized, unavailable } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
 import { runReadinessCheck, type ReadinessCheck } from '../infra/readiness.js';
+import { describeError, type Logger } from '../utils/logger.js';
 import { safeEqual } from '../utils/tokens.js';
 import { ok } from './respond.js';
 
@@ -13,6 +14,7 @@ export class OpsController {
     private readonly checks: readonly ReadinessCheck[],
     private readonly metrics: Metrics,
     private readonly metricsToken: string | undefined,
+    private readonly logger: Logger,
   ) {}
 
   health = (_req: Request, res: Response) => {
@@ -23,15 +25,21 @@ export class OpsController {
     const results = await Promise.all(
       this.checks.map(async (check) => ({
         name: check.name,
-        error: await runReadinessCheck(check),
+        failure: await runReadinessCheck(check),
       })),
     );
-    const failed = results.filter((r) => r.error !== undefined);
-    const checks = Object.fromEntries(results.map((r) => [r.name, r.error ? 'fail' : 'ok']));
+    const failed = results.flatMap(({ name, failure }) => (failure ? [{ name, ...failure }] : []));
+    const checks = Object.fromEntries(results.map((r) => [r.name, r.failure ? 'fail' : 'ok']));
+    // Only what the response leaves out is logged: a plain reason (a model downloading) would
+    // otherwise fill the log at every probe of a load balancer.
+    for (const { name, withheld } of failed) {
+      if (withheld !== undefined)
+        this.logger.warn(`Readiness check "${name}" failed`, describeError(withheld));
+    }
     if (failed.length > 0) {
       throw unavailable(`Not ready: ${failed.map((f) => f.name).join(', ')} unavailable`, {
         checks,
-        errors: Object.fromEntries(failed.map((f) => [f.name, f.error])),
+        errors: Object.fromEntries(failed.map((f) => [f.name, f.reason])),
       });
     }
     ok(res, { status: 'ready', checks });

@@ -1,25 +1,7 @@
-import Transport from 'winston-transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerUser } from '../factories.js';
-import { createLogger } from '../../src/utils/logger.js';
+import { capturingLogger } from '../support/logs.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-/** Keeps every log entry in memory, to check what the server logged (as production formats it). */
-class MemoryTransport extends Transport {
-  readonly entries: Array<Record<string, unknown>> = [];
-  override log(info: Record<string, unknown>, next: () => void) {
-    this.entries.push(info);
-    next();
-  }
-}
-
-function capturingLogger() {
-  const transport = new MemoryTransport();
-  const logger = createLogger({ level: 'silly', json: true, transports: [transport] });
-  // The console transport stays quiet in tests; the memory transport sees every line.
-  logger.transports[0]!.silent = true;
-  return { logger, entries: transport.entries };
-}
 
 describe('operations endpoints', () => {
   let server: TestServer;
@@ -132,8 +114,15 @@ describe('when the database is gone', () => {
         success: false,
         code: 'UNAVAILABLE',
         error: expect.stringContaining('database'),
-        details: { checks: { database: 'fail' } },
+        details: { checks: { database: 'fail' }, errors: { database: 'unavailable' } },
       });
+      // The driver's own words go to the log, not to whoever asks /ready.
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          message: expect.stringContaining('Readiness check "database" failed') as unknown,
+        }),
+      );
       expect((await server.api.get('/health')).status).toBe(200);
 
       const login = await server.api.post(

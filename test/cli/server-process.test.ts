@@ -403,7 +403,7 @@ describe('no AI_MODEL_PATH: the default model', () => {
 });
 
 describe('no AI_MODEL_PATH and no network', () => {
-  it('still serves; /ready names the model as unavailable and a send gets an ai:error saying how to configure one', async () => {
+  it('still serves; /ready names the model as unavailable, a send gets an ai:error saying how to configure one, and more sends try no new download', async () => {
     const target = await instance(); // AI_PROVIDER defaults to local; the default model is fetched
     const server = await startNode(target);
 
@@ -439,6 +439,18 @@ describe('no AI_MODEL_PATH and no network', () => {
       expect(error.generationId).toBe(sent.body.data!.generation.id);
       expect(error.error).toMatch(/Set AI_MODEL_PATH to a GGUF file/);
       expect(error.error).toMatch(/OPENAI_BASE_URL/);
+      // Within the minute, further sends fail the same way without a download attempt of their
+      // own: the log still has the one failure, from the attempt at start.
+      for (let i = 0; i < 5; i++) {
+        const again = await target.api.post<Envelope<{ generation: { id: string } }>>(
+          `/api/chat/conversations/${conversationId}/messages`,
+          { content: `Again ${i}` },
+          { token: user.accessToken },
+        );
+        const id = again.body.data!.generation.id;
+        await socket.next('ai:error', (p) => (p as { generationId: string }).generationId === id);
+      }
+      expect(server.output().match(/local AI model is unavailable/g)).toHaveLength(1);
       // The server is still there and answers the next request.
       expect((await fetch(`${target.url}/health`)).status).toBe(200);
     } finally {

@@ -3,6 +3,7 @@
 import type { MessageData, RegisteredUser } from '../factories.js';
 import type { Envelope } from './api-client.js';
 import { startFakeOpenAi, type FakeOpenAi } from './fake-openai.js';
+import type { ContainerOptions } from '../../src/container.js';
 import { startTestServer, type TestServer } from './server.js';
 
 export interface FakeAiServer {
@@ -13,17 +14,23 @@ export interface FakeAiServer {
 }
 
 /** The server answers with the `openai` provider against a fresh fake upstream. */
-export async function startFakeAiServer(env: Record<string, string> = {}): Promise<FakeAiServer> {
+export async function startFakeAiServer(
+  env: Record<string, string> = {},
+  options: ContainerOptions = {},
+): Promise<FakeAiServer> {
   const fake = await startFakeOpenAi();
-  const server = await startTestServer({
-    AI_PROVIDER: 'openai',
-    OPENAI_BASE_URL: fake.baseURL,
-    OPENAI_API_KEY: 'sk-test',
-    AI_MODEL: 'fake-model',
-    AI_TITLES: 'false',
-    MESSAGE_RATE_LIMIT: '100000',
-    ...env,
-  });
+  const server = await startTestServer(
+    {
+      AI_PROVIDER: 'openai',
+      OPENAI_BASE_URL: fake.baseURL,
+      OPENAI_API_KEY: 'sk-test',
+      AI_MODEL: 'fake-model',
+      AI_TITLES: 'false',
+      MESSAGE_RATE_LIMIT: '100000',
+      ...env,
+    },
+    options,
+  );
   return {
     fake,
     server,

@@ -14,7 +14,13 @@ export type Behaviour =
       usage?: { prompt: number; completion: number };
     }
   | { kind: 'fail-midway'; tokens: string[]; delayMs?: number }
-  | { kind: 'status'; status: number; retryAfterMs?: number }
+  | {
+      kind: 'status';
+      status: number;
+      retryAfterMs?: number;
+      /** The error body as sent (default: an OpenAI-style JSON error saying `fake <status>`). */
+      body?: { contentType: string; text: string };
+    }
   | { kind: 'hang' };
 
 export interface RecordedRequest {
@@ -82,15 +88,16 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     if (behaviour.kind === 'hang') return; // never answers
     if (behaviour.kind === 'status') {
       res.writeHead(behaviour.status, {
-        'content-type': 'application/json',
+        'content-type': behaviour.body?.contentType ?? 'application/json',
         ...(behaviour.retryAfterMs === undefined
           ? {}
           : { 'retry-after-ms': String(behaviour.retryAfterMs) }),
       });
       res.end(
-        JSON.stringify({
-          error: { message: `fake ${behaviour.status}`, type: 'fake', code: null },
-        }),
+        behaviour.body?.text ??
+          JSON.stringify({
+            error: { message: `fake ${behaviour.status}`, type: 'fake', code: null },
+          }),
       );
       record.completed = true;
       return;

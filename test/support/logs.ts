@@ -1,7 +1,7 @@
-// A logger that keeps every entry in memory, to check what the server logged (as production
-// formats it).
+// A logger that keeps every entry in memory, formatted as production formats it, so a test can
+// check what the server logged (and what it did not).
 import Transport from 'winston-transport';
-import { createLogger } from '../../src/utils/logger.js';
+import { createLogger, type Logger } from '../../src/utils/logger.js';
 
 class MemoryTransport extends Transport {
   readonly entries: Array<Record<string, unknown>> = [];
@@ -11,7 +11,7 @@ class MemoryTransport extends Transport {
   }
 }
 
-export function capturingLogger() {
+export function capturingLogger(): { logger: Logger; entries: Array<Record<string, unknown>> } {
   const transport = new MemoryTransport();
   const logger = createLogger({ level: 'silly', json: true, transports: [transport] });
   // The console transport stays quiet in tests; the memory transport sees every line.

@@ -1,14 +1,11 @@
 // Picks the provider the configuration asks for (SPEC §3 AI_PROVIDER).
 import path from 'node:path';
 import type { Config } from '../../config/env.js';
-import type { AiProvider } from '../provider.js';
+import type { AiProvider, ProviderReport } from '../provider.js';
 import { LocalProvider } from './local.provider.js';
 import { OpenAiProvider } from './openai.provider.js';
 
-export function createProvider(
-  config: Config,
-  report?: (level: 'info' | 'warn', message: string) => void,
-): AiProvider | undefined {
+export function createProvider(config: Config, report?: ProviderReport): AiProvider | undefined {
   if (config.AI_PROVIDER === 'none') return undefined;
   if (config.AI_PROVIDER === 'openai') {
     return new OpenAiProvider({
@@ -18,6 +15,7 @@ export function createProvider(
       timeoutMs: config.AI_TIMEOUT,
       maxRetries: config.AI_MAX_RETRIES,
       contextWindow: config.AI_CONTEXT_WINDOW,
+      ...(report ? { report } : {}),
     });
   }
   const local = new LocalProvider({

@@ -10,6 +10,7 @@ import {
   type AiProvider,
   type ChatMessage,
   type GenerationRequest,
+  type ProviderReport,
   type StreamChunk,
 } from '../provider.js';
 
@@ -25,12 +26,21 @@ export interface LocalProviderOptions {
   maxContextSize: number;
   /** Draws node-llama-cpp's progress bar on the terminal while the default model downloads. */
   showDownloadProgress: boolean;
-  /** Where the provider reports a download starting and the model failing to load. */
-  report?: (level: 'info' | 'warn', message: string) => void;
+  /**
+   * After the model failed to load (or to download), uses fail at once with the same plain
+   * error for this long before one of them tries again: without network every send would
+   * otherwise start a download of its own. Default 60 s.
+   */
+  retryAfterMs?: number;
+  /** Where the provider reports a download starting and the model failing to load (with why). */
+  report?: ProviderReport;
 }
 
 /** A small multilingual instruct model (Qwen 2.5, 0.5B, 4-bit, ~400 MB). */
 export const DEFAULT_MODEL = 'hf:bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M';
+
+const HOW_TO_CONFIGURE =
+  'Set AI_MODEL_PATH to a GGUF file, or OPENAI_BASE_URL / OPENAI_API_KEY for a server.';
 
 interface Loaded {
   llama: Llama;
@@ -43,14 +53,19 @@ export class LocalProvider implements AiProvider {
   readonly name = 'local';
   private loading: Promise<Loaded> | undefined;
   private loaded: Loaded | undefined;
-  private failure: Error | undefined;
+  /** The last attempt's failure, as clients see it, and when it happened. */
+  private failure: { error: ProviderError; at: number } | undefined;
   /** Percent of the default model downloaded, while a download runs. */
   private downloadPercent: number | undefined;
+  /** The default model's file is on disk (so a failure after this point was in loading it). */
+  private fetched = false;
+  private readonly retryAfterMs: number;
   private readonly slots: Semaphore;
   private readonly free: LlamaContextSequence[] = [];
 
   constructor(private readonly options: LocalProviderOptions) {
     this.slots = createSemaphore(options.parallel);
+    this.retryAfterMs = options.retryAfterMs ?? 60_000;
   }
 
   /**
@@ -130,11 +145,14 @@ export class LocalProvider implements AiProvider {
     yield* queue;
   }
 
+  /** For /ready: fails with the plain reason; may start the once-a-minute retry itself. */
   async check(): Promise<void> {
     if (this.loaded) return;
-    if (this.failure) throw this.failure;
     if (this.downloadPercent !== undefined)
-      throw new Error(`downloading ${DEFAULT_MODEL} (${this.downloadPercent}%)`);
+      throw new ProviderError(
+        `downloading ${DEFAULT_MODEL} (${this.downloadPercent}%)`,
+        'unavailable',
+      );
     await this.load();
   }
 
@@ -146,22 +164,51 @@ export class LocalProvider implements AiProvider {
     await loaded.llama.dispose();
   }
 
+  /**
+   * The loaded model, the attempt under way, or a new attempt: at most one per `retryAfterMs`
+   * after a failure, so a send while the model is unavailable costs no download and no disk read.
+   */
   private load(): Promise<Loaded> {
-    this.loading ??= this.open().then(
-      (loaded) => (this.loaded = loaded),
+    if (this.loading) return this.loading;
+    if (this.failure && Date.now() - this.failure.at < this.retryAfterMs) {
+      return Promise.reject(this.failure.error);
+    }
+    this.loading = this.open().then(
+      (loaded) => {
+        this.failure = undefined;
+        return (this.loaded = loaded);
+      },
       (error: unknown) => {
-        this.failure = new ProviderError(
-          `The local AI model is unavailable (${error instanceof Error ? error.message : String(error)}). ` +
-            'Set AI_MODEL_PATH to a GGUF file, or OPENAI_BASE_URL / OPENAI_API_KEY for a server.',
-          'unavailable',
-        );
-        this.options.report?.('warn', this.failure.message);
         this.loading = undefined; // a later use may try again (the network may be back)
         this.downloadPercent = undefined;
-        throw this.failure;
+        this.failure = { error: this.unavailable(), at: Date.now() };
+        this.reportFailure(error);
+        throw this.failure.error;
       },
     );
     return this.loading;
+  }
+
+  /** What clients and /ready read: which model, and how to configure one; no path, no cause. */
+  private unavailable(): ProviderError {
+    const what = this.options.modelPath
+      ? 'the file AI_MODEL_PATH names could not be loaded'
+      : `${DEFAULT_MODEL} could not be ${this.fetched ? 'loaded' : 'downloaded'}`;
+    return new ProviderError(
+      `The local AI model is unavailable: ${what}. ${HOW_TO_CONFIGURE}`,
+      'unavailable',
+    );
+  }
+
+  /** What operators read: the file or model, the raw cause, and when the next attempt may come. */
+  private reportFailure(error: unknown): void {
+    const source = this.options.modelPath ?? DEFAULT_MODEL;
+    const cause = error instanceof Error ? error.message : String(error);
+    this.options.report?.(
+      'warn',
+      `The local AI model is unavailable: ${source}: ${cause}. ` +
+        `No new attempt for ${this.retryAfterMs / 1000} s. ${HOW_TO_CONFIGURE}`,
+    );
   }
 
   private async open(): Promise<Loaded> {
@@ -181,6 +228,7 @@ export class LocalProvider implements AiProvider {
         },
       }));
     this.downloadPercent = undefined;
+    this.fetched = true;
     // CPU only, never a source build (that would need a toolchain and the network).
     const llama = await getLlama({
       gpu: false,
@@ -188,14 +236,20 @@ export class LocalProvider implements AiProvider {
       maxThreads: this.options.threads,
       logLevel: 'error' as never,
     });
-    const model = await llama.loadModel({ modelPath });
-    const context = await model.createContext({
-      contextSize: Math.min(this.options.maxContextSize, model.trainContextSize),
-      sequences: this.options.parallel,
-      threads: this.options.threads,
-    });
-    this.failure = undefined;
-    return { llama, model, context, name: path.basename(modelPath) };
+    try {
+      const model = await llama.loadModel({ modelPath });
+      const context = await model.createContext({
+        contextSize: Math.min(this.options.maxContextSize, model.trainContextSize),
+        sequences: this.options.parallel,
+        threads: this.options.threads,
+      });
+      return { llama, model, context, name: path.basename(modelPath) };
+    } catch (error) {
+      // A failed attempt gives its native backend back (with any model it loaded): another
+      // attempt comes every minute for as long as the file stays broken.
+      await llama.dispose().catch(() => undefined);
+      throw error;
+    }
   }
 }
 

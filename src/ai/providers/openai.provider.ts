@@ -6,6 +6,7 @@ import {
   ProviderError,
   type AiProvider,
   type GenerationRequest,
+  type ProviderReport,
   type StreamChunk,
 } from '../provider.js';
 
@@ -18,6 +19,8 @@ export interface OpenAiProviderOptions {
   /** Retries before the first token (the SDK retries 429, 5xx and connection errors). */
   maxRetries: number;
   contextWindow: number;
+  /** Where the upstream's own words about a failure go (the log); clients get a plain message. */
+  report?: ProviderReport;
 }
 
 export class OpenAiProvider implements AiProvider {
@@ -95,7 +98,12 @@ export class OpenAiProvider implements AiProvider {
         yield { type: 'done', usage, finishReason: 'stopped' };
         return;
       }
-      throw toProviderError(error, timedOut, this.options.timeoutMs);
+      const failure = toProviderError(error, timedOut, this.options.timeoutMs);
+      this.options.report?.(
+        'warn',
+        `The AI provider's request for ${request.model} failed (${failure.kind}): ${upstreamDetail(error)}`,
+      );
+      throw failure;
     } finally {
       clearTimeout(idle);
       signal.removeEventListener('abort', onStop);
@@ -105,7 +113,8 @@ export class OpenAiProvider implements AiProvider {
 
   async check(): Promise<void> {
     // Configuration only: calling the upstream on every /ready would cost money and rate limit.
-    if (!this.options.apiKey && !this.options.baseURL) throw new Error('OPENAI_API_KEY is not set');
+    if (!this.options.apiKey && !this.options.baseURL)
+      throw new ProviderError('OPENAI_API_KEY is not set', 'unavailable');
     return Promise.resolve();
   }
 
@@ -114,6 +123,10 @@ export class OpenAiProvider implements AiProvider {
   }
 }
 
+/**
+ * One plain message per kind of failure (SPEC §8): an upstream's error text can quote the
+ * request, name its internals or echo our key's prefix, so it goes to the log, never to clients.
+ */
 function toProviderError(error: unknown, timedOut: boolean, timeoutMs: number): ProviderError {
   if (timedOut || error instanceof OpenAI.APIConnectionTimeoutError) {
     return new ProviderError(
@@ -132,13 +145,10 @@ function toProviderError(error: unknown, timedOut: boolean, timeoutMs: number): 
       );
     }
     if (error.status >= 500) {
-      return new ProviderError(
-        `The AI provider failed (HTTP ${error.status}); try again`,
-        'upstream',
-      );
+      return new ProviderError('The AI provider failed to answer; try again', 'upstream');
     }
     return new ProviderError(
-      `The AI provider rejected the request (HTTP ${error.status}): ${error.message}`,
+      "The AI provider rejected the request; check the conversation's model and settings",
       'bad-request',
     );
   }
@@ -148,6 +158,12 @@ function toProviderError(error: unknown, timedOut: boolean, timeoutMs: number): 
       'unavailable',
     );
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new ProviderError(`The AI provider's stream broke off: ${message}`, 'upstream');
+  return new ProviderError("The AI provider's answer broke off; try again", 'upstream');
+}
+
+/** The upstream's own account of a failure, for the log (the SDK's text starts with the status). */
+function upstreamDetail(error: unknown): string {
+  if (!(error instanceof Error)) return String(error).slice(0, 500);
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return `${error.message}${cause}`.slice(0, 500);
 }
