@@ -36,6 +36,8 @@ beforeAll(async () => {
       DATA_DIR: dataDir,
       AI_TITLES: 'false',
       MESSAGE_RATE_LIMIT: '100000',
+      // One user sends all twenty at once: the per-user cap of answers is not what this tests.
+      AI_MAX_PENDING_PER_USER: '100',
     },
     { logger },
   );
