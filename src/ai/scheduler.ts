@@ -101,6 +101,13 @@ export class FairScheduler {
 
   private release(ticket: TicketState): void {
     if (ticket.state === 'released') return;
+    if (ticket.state === 'waiting') {
+      // Released while waiting (not through its signal): out of the queue, never granted.
+      const queue = this.waiting.get(ticket.userId) ?? [];
+      const at = queue.findIndex((waiter) => waiter.ticket === ticket);
+      if (at >= 0) queue.splice(at, 1);
+      if (queue.length === 0) this.waiting.delete(ticket.userId);
+    }
     if (ticket.state === 'running') {
       this.running -= 1;
       const mine = (this.runningBy.get(ticket.userId) ?? 1) - 1;

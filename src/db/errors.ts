@@ -23,3 +23,24 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   if (pgError?.code !== '23505') return false;
   return constraint === undefined || pgError.constraint === constraint;
 }
+
+/** True when PostgreSQL chose this transaction to undo: a deadlock or a serialization failure. */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = findPgError(error)?.code;
+  return code === '40P01' || code === '40001';
+}
+
+/**
+ * Runs a transaction again when PostgreSQL undid it for a deadlock: what it did was rolled back,
+ * and a second try, after the other transaction, succeeds. Writers take locks in one order (parent
+ * before child, the conversation's row last), so this is the exception, not a loop.
+ */
+export async function retryOnConflict<T>(run: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= attempts || !isTransactionConflict(error)) throw error;
+    }
+  }
+}

@@ -58,6 +58,9 @@ export function authenticateSocket(deps: {
       return next(new Error(AUTH_FAILED));
     }
     // Counted last, with nothing awaited after it: a refused or failed handshake holds no place.
+    // A connection that closed during the awaits above is dropped by Socket.IO without a
+    // disconnect event (so without a release): it is not counted.
+    if (socket.conn.readyState !== 'open') return next(new Error(AUTH_FAILED));
     if (!deps.userSockets.admit(socket.data.userId)) return next(new Error(TOO_MANY_SOCKETS));
     next();
   };

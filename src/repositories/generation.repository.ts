@@ -2,6 +2,7 @@
 // finished together; plus the branch walk that context and `?branch=active` need.
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { retryOnConflict } from '../db/errors.js';
 import {
   conversationParticipants,
   conversations,
@@ -14,11 +15,19 @@ import {
 } from '../db/schema.js';
 import { createId } from '../utils/ids.js';
 import { messageColumns } from './message-columns.js';
-import { lockVersionGroup, supersedeOtherVersions } from './message-versions.js';
+import { lockVersionGroup, supersedeVersions } from './message-versions.js';
 
 export interface GenerationAccess {
   generation: Generation;
   role: ParticipantRole | null;
+}
+
+/** The conversation (or the question) was deleted before the answer could start. */
+export class ConversationGone extends Error {
+  constructor() {
+    super('The conversation was deleted before the answer started');
+    this.name = 'ConversationGone';
+  }
 }
 
 export class GenerationRepository {
@@ -42,14 +51,24 @@ export class GenerationRepository {
     replaces?: string | undefined;
   }): Promise<{ generation: Generation; message: Message }> {
     const { replaces, ...generationValues } = values;
+    // Locks are taken parent before child and the conversation's row last, in the order every
+    // other writer takes them (a reply, an edit-and-resend), so they queue instead of deadlocking.
+    return retryOnConflict(() => this.startOnce(generationValues, replaces));
+  }
+
+  private async startOnce(
+    values: Omit<Parameters<GenerationRepository['start']>[0], 'replaces'>,
+    replaces: string | undefined,
+  ): Promise<{ generation: Generation; message: Message }> {
     return this.db.transaction(async (tx) => {
-      const root = replaces ? await lockVersionGroup(tx, replaces) : null;
       const [question] = await tx
         .select({ createdAt: messages.createdAt, superseded: messages.superseded })
         .from(messages)
         .where(eq(messages.id, values.userMessageId))
         .for('share');
-      if (!question) throw new Error('the question vanished before its answer started');
+      if (!question) throw new ConversationGone();
+      const root = replaces ? await lockVersionGroup(tx, replaces) : null;
+      if (root) await supersedeVersions(tx, root);
       const [message] = await tx
         .insert(messages)
         .values({
@@ -68,16 +87,18 @@ export class GenerationRepository {
         })
         .returning(messageColumns);
       if (!message) throw new Error('INSERT … RETURNING returned no row');
-      if (root) await supersedeOtherVersions(tx, root, message.id);
       const [generation] = await tx
         .insert(generations)
-        .values({ ...generationValues, messageId: message.id })
+        .values({ ...values, messageId: message.id })
         .returning();
       if (!generation) throw new Error('INSERT … RETURNING returned no row');
-      await tx
+      // A conversation deleted meanwhile gets no answer (the whole transaction is undone).
+      const [live] = await tx
         .update(conversations)
         .set({ lastMessageAt: message.createdAt })
-        .where(eq(conversations.id, values.conversationId));
+        .where(and(eq(conversations.id, values.conversationId), eq(conversations.isDeleted, false)))
+        .returning({ id: conversations.id });
+      if (!live) throw new ConversationGone();
       return { generation, message };
     });
   }

@@ -1,7 +1,7 @@
 // Versions of one message (regenerate, edit-and-resend): the alternatives share the first
 // version's id in `alternative_of`, and only the newest stays on the active branch. Used inside
 // the transactions that create an alternative (messages and AI answers alike).
-import { and, eq, inArray, ne, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { messages } from '../db/schema.js';
 
@@ -26,18 +26,19 @@ export async function lockVersionGroup(tx: Db, messageId: string): Promise<strin
 }
 
 /**
- * Takes every version of the group but `keepId` off the active branch, and then what replied to
- * them (an answer to a replaced question goes with it), level by level. Each level is a new
- * statement, so a reply committed while an earlier level waited for its parent's row is seen.
+ * Takes every version of the group off the active branch (the new version is written after
+ * this, so it stays on), and then what replied to them (an answer to a replaced question goes
+ * with it), level by level. Each level is a new statement, so a reply committed while an earlier
+ * level waited for its parent's row is seen. Called before the new version is inserted: the
+ * conversation's row, which an insert locks, is then the last lock this transaction takes.
  */
-export async function supersedeOtherVersions(tx: Db, root: string, keepId: string): Promise<void> {
+export async function supersedeVersions(tx: Db, root: string): Promise<void> {
   let hidden = await tx
     .update(messages)
     .set({ superseded: true })
     .where(
       and(
         or(eq(messages.id, root), eq(messages.alternativeOf, root)),
-        ne(messages.id, keepId),
         eq(messages.superseded, false),
       ),
     )

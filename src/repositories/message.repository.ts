@@ -3,7 +3,7 @@
 import { createId } from '../utils/ids.js';
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { isUniqueViolation } from '../db/errors.js';
+import { isUniqueViolation, retryOnConflict } from '../db/errors.js';
 import {
   attachments,
   conversationParticipants,
@@ -15,7 +15,7 @@ import {
   type ParticipantRole,
 } from '../db/schema.js';
 import { messageColumns } from './message-columns.js';
-import { lockVersionGroup, supersedeOtherVersions } from './message-versions.js';
+import { lockVersionGroup, supersedeVersions } from './message-versions.js';
 
 /** Where a message sits in its conversation's order: the keyset of every page query. */
 export interface MessagePosition {
@@ -56,6 +56,7 @@ export type SendResult =
   | { ok: false; reason: 'not-a-participant' | 'duplicate-client-id' | 'attachments-unavailable' };
 
 class AttachmentsUnavailable extends Error {}
+class NotAParticipant extends Error {}
 
 export class MessageRepository {
   constructor(private readonly db: Db) {}
@@ -92,15 +93,27 @@ export class MessageRepository {
       const row =
         attachmentIds.length === 0 && !replacesId
           ? await this.sendStatement(this.db, values, null)
-          : await this.db.transaction(async (tx) => {
-              const root = replacesId ? await lockVersionGroup(tx, replacesId) : null;
-              const inserted = await this.sendStatement(tx, values, root);
-              if (!inserted) return undefined;
-              if (attachmentIds.length)
-                await this.claimAttachments(tx, inserted.message.id, values.userId, attachmentIds);
-              if (root) await supersedeOtherVersions(tx, root, inserted.message.id);
-              return inserted;
-            });
+          : await retryOnConflict(() =>
+              this.db.transaction(async (tx) => {
+                // The versions leave the branch before the new one is written: the send statement
+                // locks the conversation's row, and that lock comes last (see supersedeVersions).
+                const root = replacesId ? await lockVersionGroup(tx, replacesId) : null;
+                if (root) await supersedeVersions(tx, root);
+                const inserted = await this.sendStatement(tx, values, root);
+                if (!inserted) {
+                  if (root) throw new NotAParticipant(); // undo the superseding too
+                  return undefined;
+                }
+                if (attachmentIds.length)
+                  await this.claimAttachments(
+                    tx,
+                    inserted.message.id,
+                    values.userId,
+                    attachmentIds,
+                  );
+                return inserted;
+              }),
+            );
       if (!row) return { ok: false, reason: 'not-a-participant' };
       return {
         ok: true,
@@ -109,6 +122,7 @@ export class MessageRepository {
         settings: row.settings,
       };
     } catch (error) {
+      if (error instanceof NotAParticipant) return { ok: false, reason: 'not-a-participant' };
       if (error instanceof AttachmentsUnavailable)
         return { ok: false, reason: 'attachments-unavailable' };
       if (isUniqueViolation(error, 'messages_user_id_client_message_id_key')) {

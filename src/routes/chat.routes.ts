@@ -44,7 +44,7 @@ export function chatRoutes(
     '/conversations/:id/messages',
     doc({
       summary:
-        'Send a message (30 a minute per user; a repeated clientMessageId returns the first message)',
+        'Send a message (30 a minute per user; a repeated clientMessageId returns the first message). Where the AI answers, a user has at most AI_MAX_PENDING_PER_USER answers running or waiting: another is a 429, nothing stored',
       success: { status: 201, schema: SendMessageResult },
       errors: [...inConversation, 'RATE_LIMITED', 'CONFLICT'],
     }),
@@ -125,7 +125,7 @@ export function chatRoutes(
     '/messages/:id/edit-branch',
     doc({
       summary:
-        'Edit-and-resend a user message: a new sibling with the new text, and a new AI answer',
+        'Edit-and-resend one’s own user message: a new version with the new text (the original and its answers leave the active branch) and a new AI answer. 409 where the AI is off; 429 over the message budget or the per-user answer cap (AI_MAX_PENDING_PER_USER)',
       success: { status: 201, schema: SendMessageResult },
       errors: [...inConversation, 'RATE_LIMITED', 'CONFLICT'],
     }),
@@ -135,9 +135,10 @@ export function chatRoutes(
   router.post(
     '/messages/:id/regenerate',
     doc({
-      summary: 'A new AI answer beside this one (the old one is kept)',
+      summary:
+        'A new AI answer to the same question, a version of this one (which leaves the active branch, kept under branch=all). 409 where the AI is off; 429 over the message budget or the per-user answer cap (AI_MAX_PENDING_PER_USER)',
       success: { status: 201, schema: z.object({ generation: GenerationRef }) },
-      errors: [...inConversation, 'RATE_LIMITED', 'UNAVAILABLE'],
+      errors: [...inConversation, 'RATE_LIMITED', 'CONFLICT'],
     }),
     validate({ params: MessageParams }),
     chat.regenerate,

@@ -10,13 +10,16 @@ import type { FairScheduler, Ticket } from '../ai/scheduler.js';
 import type { StopSignals } from '../ai/stop-signals.js';
 import type { ConversationSettings, Generation, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import { AppError, conflict, rateLimited } from '../errors.js';
+import { AppError, conflict, notFound, rateLimited } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
-import type { GenerationRepository } from '../repositories/generation.repository.js';
+import {
+  ConversationGone,
+  type GenerationRepository,
+} from '../repositories/generation.repository.js';
 import type { MessageRepository } from '../repositories/message.repository.js';
 import { createId } from '../utils/ids.js';
-import type { Logger } from '../utils/logger.js';
+import { describeError, type Logger } from '../utils/logger.js';
 import { requireRole } from './access.js';
 import type { AiPolicy } from './ai-policy.js';
 import { watchAccess } from './access-watch.js';
@@ -116,7 +119,7 @@ export class GenerationService {
     question: Question,
     settings: ConversationSettings | null,
     replaces?: string,
-  ): Promise<GenerationRef> {
+  ): Promise<GenerationRef | undefined> {
     const { provider } = this.deps;
     if (!provider) {
       ticket.release();
@@ -126,6 +129,9 @@ export class GenerationService {
     const generationId = createId();
     const model = this.deps.policy.modelFor(settings);
     const stop = this.deps.stops.register(generationId);
+    // Known from now on, so deleting the conversation stops it even before its rows exist.
+    const conversationId = question.conversationId;
+    this.running.set(generationId, { conversationId, done: Promise.resolve() });
     let upstream: Promise<Upstream>;
     if (ticket.startNow()) {
       // The request goes upstream before the answer's rows are written: an upstream takes tens
@@ -171,7 +177,14 @@ export class GenerationService {
       this.deps.stops.stop(generationId); // closes the upstream request already sent
       stop.release();
       ticket.release();
-      throw error;
+      this.running.delete(generationId);
+      if (error instanceof ConversationGone) throw notFound('Conversation');
+      // The question is stored and was announced: the send stands, without an answer.
+      this.deps.logger.error('Could not start an AI answer', {
+        conversationId,
+        ...describeError(error),
+      });
+      return undefined;
     }
     const { generation, message } = started;
     // A new answer has no author, reactions or files: its view needs no queries.
@@ -191,7 +204,7 @@ export class GenerationService {
         ticket.release();
       })
       .finally(() => this.running.delete(generation.id));
-    this.running.set(generation.id, { conversationId: question.conversationId, done });
+    this.running.set(generation.id, { conversationId, done });
     return { id: generation.id, messageId: message.id };
   }
 
@@ -239,16 +252,26 @@ export class GenerationService {
       return undefined;
     }
     return (listener, lost) => {
-      const unfollow = this.deps.log.follow(generationId, afterSeq, listener) ?? (() => undefined);
+      let unfollow: () => void = () => undefined;
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        unwatch();
+        unfollow();
+        lost();
+      };
+      // Watched before anything is sent, then checked again: a removal that landed between the
+      // access check above and this subscription is caught by the second check.
       const unwatch = watchAccess(
         this.deps.events,
         { ...principal, conversationId: generation.conversationId },
-        () => {
-          unfollow();
-          lost();
-        },
+        end,
       );
+      unfollow = this.deps.log.follow(generationId, afterSeq, listener) ?? (() => undefined);
+      this.access(principal, generationId).catch(end);
       return () => {
+        ended = true;
         unwatch();
         unfollow();
       };
@@ -277,6 +300,8 @@ export class GenerationService {
     history: Message[],
     signal: AbortSignal,
   ): Promise<Upstream> {
+    // Stopped while its history was read (or the conversation deleted): never ask upstream.
+    if (signal.aborted) return stoppedBeforeItsTurn();
     const { contextWindow } = await provider.capabilities(model);
     const fitted = await fitContext({
       provider,
@@ -295,7 +320,9 @@ export class GenerationService {
     return {
       fitted,
       question: history.at(-1)?.content,
-      chunks: readEagerly(provider.stream(request, signal)),
+      chunks: signal.aborted
+        ? stoppedBeforeItsTurn().chunks
+        : readEagerly(provider.stream(request, signal)),
     };
   }
 }

@@ -11,14 +11,19 @@ const TTL_MS = 30_000;
 const key = (conversationId: string, userId: string) => `member:${conversationId}:${userId}`;
 
 export class MembershipService {
+  /** Counts every forget: a read that overlapped one is not cached. */
+  private forgotten = 0;
+
   constructor(
     private readonly conversations: ConversationRepository,
     private readonly participants: ParticipantRepository,
     private readonly cache: Cache,
     events: EventBus,
   ) {
-    const forget = (conversationId: string, userId: string) =>
-      this.cache.delete(key(conversationId, userId));
+    const forget = (conversationId: string, userId: string) => {
+      this.forgotten += 1;
+      return this.cache.delete(key(conversationId, userId));
+    };
     events.subscribe('participant.added', (e) => forget(e.conversationId, e.userId));
     events.subscribe('participant.removed', (e) => forget(e.conversationId, e.userId));
     events.subscribe('conversation.deleted', async (e) => {
@@ -33,9 +38,13 @@ export class MembershipService {
     );
     let state = cached;
     if (!state) {
+      const before = this.forgotten;
       const access = await this.conversations.getAccess(conversationId, userId);
       state = !access ? 'missing' : access.role ? 'member' : 'outsider';
-      await this.cache.set(key(conversationId, userId), state, TTL_MS);
+      // A membership change forgotten while this read ran may be newer than what it read: then
+      // the answer stands for this call only, and is not cached for the next 30 s.
+      if (this.forgotten === before)
+        await this.cache.set(key(conversationId, userId), state, TTL_MS);
     }
     if (state === 'missing') throw notFound('Conversation');
     if (state === 'outsider') throw forbidden('You are not a participant of this conversation');

@@ -169,17 +169,13 @@ export class MessageService {
   async list(principal: Principal, conversationId: string, query: ListMessagesQuery) {
     requireRole(await this.conversations.getAccess(conversationId, principal.userId));
     // The active branch (docs/api.md "Branches"): every message no alternative has replaced,
-    // paged like the full list.
+    // paged like the full list. Any message of the conversation is a place to page from, also
+    // one that left the branch since the client read it (a regenerate meanwhile).
     const activeOnly = query.branch === 'active';
     const cursorId = query.before ?? query.after;
     const position = cursorId ? await this.messages.position(conversationId, cursorId) : undefined;
-    if (cursorId && (!position || (activeOnly && position.superseded))) {
-      throw fieldError(
-        query.before ? 'before' : 'after',
-        activeOnly
-          ? 'is not a message of the active branch'
-          : 'is not a message of this conversation',
-      );
+    if (cursorId && !position) {
+      throw fieldError(query.before ? 'before' : 'after', 'is not a message of this conversation');
     }
     const page = await this.messages.page(conversationId, {
       limit: query.limit,

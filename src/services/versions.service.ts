@@ -2,7 +2,7 @@
 // one's own question. Each makes an alternative of the original, which leaves the active branch
 // (kept under `branch=all`), and starts an answer; both need the AI (409 where it is off), count
 // against the sender's message budget and answer cap, and store nothing when refused.
-import { forbidden, notFound, rateLimited, validationError } from '../errors.js';
+import { AppError, forbidden, notFound, rateLimited, validationError } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { MessagePosition, MessageRepository } from '../repositories/message.repository.js';
@@ -90,6 +90,9 @@ export class VersionsService {
       settings,
       message.id,
     );
+    // Nothing was changed when it could not start (the new version is written with its start).
+    if (!generation)
+      throw new AppError('INTERNAL', 'The AI answer could not be started; try again');
     return { generation };
   }
 

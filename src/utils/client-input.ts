@@ -1,15 +1,27 @@
 // What no client may send, whichever door it comes through (a JSON body or a Socket.IO event):
-// NUL characters (PostgreSQL text cannot hold them) and the keys prototype pollution needs
+// NUL characters and lone surrogates (PostgreSQL cannot store them) and the keys prototype
+// pollution needs
 // ("__proto__" anywhere, "constructor" holding a "prototype"), the shapes secure-json-parse
 // refuses. JSON.parse itself only creates plain own properties, but code that later merges such
 // an object into another can be tricked, and no request of ours has a reason to send them.
+
+/**
+ * Half of a UTF-16 surrogate pair on its own (JSON's "\ud800"): not a character, and PostgreSQL
+ * refuses it in jsonb. In a `u` regular expression a well-formed pair is one code point, so only
+ * lone halves match.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+const NOT_UNICODE = 'Text must be valid Unicode (a lone surrogate is not)';
 
 /** Why one key and its value are refused, or undefined when they are fine. */
 export function forbiddenEntry(key: string, value: unknown): string | undefined {
   if (key === '__proto__') return 'Forbidden key "__proto__"';
   if (key.includes('\u0000')) return 'NUL characters are not allowed';
-  if (typeof value === 'string' && value.includes('\u0000'))
-    return 'NUL characters are not allowed';
+  if (LONE_SURROGATE.test(key)) return NOT_UNICODE;
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return 'NUL characters are not allowed';
+    if (LONE_SURROGATE.test(value)) return NOT_UNICODE;
+  }
   if (key === 'constructor' && value !== null && typeof value === 'object' && 'prototype' in value)
     return 'Forbidden key "constructor.prototype"';
   return undefined;

@@ -230,4 +230,34 @@ describe('AI time is shared fairly', () => {
       ai.fake.fallback = { kind: 'stream', tokens: ['Hello', ' there', '!'] };
     }
   });
+
+  it('an answer waiting for its turn in a conversation that is deleted never reaches the upstream', async () => {
+    const busy = await buildRoom(ai.server.api);
+    const doomed = await buildRoom(ai.server.api);
+    ai.fake.script.push({ kind: 'stream', tokens: Array(10).fill('x'), delayMs: 100 });
+    ai.fake.fallback = { kind: 'stream', tokens: ['late'], delayMs: 10 };
+    try {
+      expect((await send(busy.owner, busy.conversation.id, 'keep the slot busy')).status).toBe(201);
+      const waiting = await send(doomed.owner, doomed.conversation.id, 'never asked');
+      expect(waiting.status).toBe(201);
+      const deleted = await ai.server.api.delete(`/api/conversations/${doomed.conversation.id}`, {
+        token: doomed.owner.accessToken,
+      });
+      expect(deleted.status).toBe(200);
+      await waitAllDone(busy.owner, busy.conversation.id);
+      await settle(300);
+      expect(ai.fake.requests.some((r) => r.body.messages.at(-1)!.content === 'never asked')).toBe(
+        false,
+      );
+      // Its place was given back: the owner may have three answers again.
+      const fresh = await createConversation(ai.server.api, doomed.owner);
+      const again = await Promise.all(
+        [0, 1, 2].map((i) => send(doomed.owner, fresh.id, `again ${i}`)),
+      );
+      expect(again.map((r) => r.status)).toEqual([201, 201, 201]);
+      await waitAllDone(doomed.owner, fresh.id);
+    } finally {
+      ai.fake.fallback = { kind: 'stream', tokens: ['Hello', ' there', '!'] };
+    }
+  });
 });

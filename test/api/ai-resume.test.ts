@@ -367,12 +367,13 @@ describe('branches', () => {
         .map((m) => m.id)
         .sort(),
     ).toEqual([first.message.id, first.generation.messageId, second.generation.messageId].sort());
-    // A page of the active branch cannot start at a message that is off it.
-    const offBranch = await server.api.get(
-      `/api/chat/conversations/${conversationId}/messages?branch=active&before=${first.message.id}`,
+    // A client that read the branch before the edit pages on from a message now off it.
+    const offBranch = await server.api.get<Envelope<{ messages: Stored[] }>>(
+      `/api/chat/conversations/${conversationId}/messages?branch=active&after=${first.message.id}`,
       { token: room.member.accessToken },
     );
-    expect(offBranch.status).toBe(400);
+    expect(offBranch.status).toBe(200);
+    expect(offBranch.body.data!.messages.map((m) => m.id)).toEqual(active.map((m) => m.id));
 
     // Only the author may edit-and-resend; regenerate wants an AI answer.
     expect(

@@ -237,7 +237,7 @@ describe('migration 0003 of rows written under the tree model', () => {
     await server.close();
   });
 
-  it('keeps what people saw, minus the accidental forks', async () => {
+  it('hides no acknowledged message: only regenerated answers become versions', async () => {
     const { db } = server.container.database;
     const owner = await registerUser(server.api);
     const other = await registerUser(server.api);
@@ -279,18 +279,20 @@ describe('migration 0003 of rows written under the tree model', () => {
       sql`select id, parent_id, alternative_of, superseded from messages where conversation_id = ${c} order by id`,
     );
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
-    // Versions: m06 replaced m05; m07 replaced m01 (the same author's question, same parent).
+    // Answers under one question are versions: m06 replaced m05. User messages under one parent
+    // (m03 and m04 raced; m07 was an edit of m01) all stay: no acknowledged message is hidden.
     expect(byId.m06).toMatchObject({ alternative_of: 'm05', superseded: false });
     expect(byId.m05).toMatchObject({ alternative_of: null, superseded: true });
-    expect(byId.m07).toMatchObject({ alternative_of: 'm01', superseded: false });
-    expect(byId.m01).toMatchObject({ superseded: true });
-    // The answer to the replaced question went with it; the concurrent sends are both kept, and
-    // no user message keeps the default link.
-    expect(byId.m02).toMatchObject({ superseded: true, parent_id: 'm01' });
-    expect(byId.m03).toMatchObject({ superseded: false, parent_id: null });
-    expect(byId.m04).toMatchObject({ superseded: false, parent_id: null });
+    for (const id of ['m01', 'm02', 'm03', 'm04', 'm07', 'm08'])
+      expect(byId[id], id).toMatchObject({ alternative_of: null, superseded: false });
+    // No user message keeps the default link; answers keep their question.
+    expect(byId.m03).toMatchObject({ parent_id: null });
+    expect(byId.m04).toMatchObject({ parent_id: null });
+    expect(byId.m02).toMatchObject({ parent_id: 'm01' });
     const active = await listAll(server, owner, c, 'active');
     expect(active.map((m) => m.content)).toEqual([
+      'q1',
+      'a1',
       'q2 by owner',
       'q2 by other, same instant',
       'a2, regenerated',

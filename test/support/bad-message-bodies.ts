@@ -7,6 +7,9 @@ export const BAD_MESSAGE_BODIES: ReadonlyArray<{ why: string; raw: string }> = [
   { why: 'NUL in content', raw: '{"content":"a\\u0000b"}' },
   { why: 'NUL in a metadata key', raw: '{"content":"hi","metadata":{"a\\u0000":1}}' },
   { why: 'NUL deep in metadata', raw: '{"content":"hi","metadata":{"a":{"b":["c\\u0000"]}}}' },
+  { why: 'a lone surrogate in content', raw: '{"content":"hi \\ud800 there"}' },
+  { why: 'a lone surrogate in metadata', raw: '{"content":"hi","metadata":{"a":"\\udfff"}}' },
+  { why: 'a lone surrogate in a metadata key', raw: '{"content":"hi","metadata":{"\\ud83d":1}}' },
   { why: '__proto__ at the top', raw: '{"content":"hi","__proto__":{"isAdmin":true}}' },
   { why: '__proto__ in metadata', raw: '{"content":"hi","metadata":{"__proto__":{"x":1}}}' },
   {

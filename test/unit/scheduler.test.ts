@@ -73,4 +73,17 @@ describe('FairScheduler', () => {
     running.release();
     expect(scheduler.stats()).toEqual({ running: 0, waiting: 0 });
   });
+
+  it('a ticket released while it waits leaves the queue and is never granted', async () => {
+    const scheduler = new FairScheduler({ concurrency: 1, maxPendingPerUser: 3 });
+    const order: string[] = [];
+    const running = queue(scheduler, order, 'a', 'a0');
+    const abandoned = queue(scheduler, order, 'b', 'b0');
+    queue(scheduler, order, 'c', 'c0');
+    abandoned.release();
+    running.release();
+    await flush();
+    expect(order).toEqual(['a0', 'c0']);
+    expect(scheduler.stats()).toEqual({ running: 1, waiting: 0 });
+  });
 });

@@ -54,6 +54,8 @@ export class OpenAiProvider implements AiProvider {
     const controller = new AbortController();
     const onStop = () => controller.abort();
     signal.addEventListener('abort', onStop, { once: true });
+    // Stopped before it began: an abort listener added now would never fire.
+    if (signal.aborted) controller.abort();
     let idle: NodeJS.Timeout | undefined;
     let timedOut = false;
     const armIdle = () => {

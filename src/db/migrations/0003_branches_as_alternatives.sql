@@ -4,19 +4,18 @@ ALTER TABLE "messages" ADD CONSTRAINT "messages_alternative_of_messages_id_fk" F
 CREATE INDEX "messages_alternative_of_idx" ON "messages" USING btree ("alternative_of");--> statement-breakpoint
 -- Existing rows were one tree: every message without a parentId replied to the conversation's
 -- newest one, so concurrent sends and answers interleaved with other people's messages became
--- forks that hid each other. Now only alternatives make branches. Siblings that regenerate
--- (answers under one question) and edit-and-resend (one author's messages under one parent)
--- made become versions of the first of them (a conversation's roots count as siblings: only
--- its first message and edits of root messages had no parent); all but the newest version leave
--- the active branch.
+-- forks that hid each other. Now only versions make branches. Answers under one question can
+-- only have come from regenerate: they become versions of the first of them, the newest active.
+-- User messages under one parent may be an edit-and-resend or sends that raced: they all stay on
+-- the active branch, since no acknowledged message may be hidden.
 WITH versions AS (
   SELECT id,
          first_value(id) OVER siblings AS first_id,
          last_value(id) OVER siblings AS last_id
   FROM messages
-  WHERE (parent_id IS NOT NULL AND role = 'ASSISTANT') OR role = 'USER'
+  WHERE parent_id IS NOT NULL AND role = 'ASSISTANT'
   WINDOW siblings AS (
-    PARTITION BY conversation_id, parent_id, role, CASE WHEN role = 'USER' THEN user_id END
+    PARTITION BY parent_id
     ORDER BY created_at, id
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 )
@@ -27,12 +26,4 @@ FROM versions v
 WHERE v.id = m.id AND (v.first_id <> m.id OR v.last_id <> m.id);--> statement-breakpoint
 -- A user message's parent was that default link, not a reply anyone chose: drop it, so that
 -- replacing a message hides its own answers and not everything said after it.
-UPDATE messages SET parent_id = NULL WHERE role = 'USER' AND parent_id IS NOT NULL;--> statement-breakpoint
--- Answers to a replaced message leave the active branch with it.
-WITH RECURSIVE hidden AS (
-  SELECT id FROM messages WHERE superseded
-  UNION
-  SELECT m.id FROM messages m JOIN hidden h ON m.parent_id = h.id
-)
-UPDATE messages SET superseded = true
-WHERE id IN (SELECT id FROM hidden) AND NOT superseded;
+UPDATE messages SET parent_id = NULL WHERE role = 'USER' AND parent_id IS NOT NULL;
