@@ -23,3 +23,11 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   if (pgError?.code !== '23505') return false;
   return constraint === undefined || pgError.constraint === constraint;
 }
+
+/**
+ * True when PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout, or a cancel
+ * request).
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  return findPgError(error)?.code === '57014';
+}
