@@ -4,7 +4,8 @@
 // queue: about three answers).
 //
 //   npx tsx bench/fairness.ts
-//   env: BENCH_ROUNDS (samples each, 12), BENCH_DATABASE_URL (PostgreSQL; unset: PGlite)
+//   env: BENCH_ROUNDS (samples each, 12), BENCH_DATABASE_URL (a PostgreSQL server, where the
+//        database parley_bench_fairness is made afresh; unset: in-memory PGlite)
 //
 // Settings that change what is measured are set here: the openai provider against an
 // OpenAI-compatible upstream in its own process (first token after 50 ms, then one every 10 ms,
@@ -14,6 +15,7 @@ import { fork } from 'node:child_process';
 import { io, type Socket } from 'socket.io-client';
 import { openDatabase } from '../src/db/client.js';
 import type { Behaviour } from '../test/support/fake-openai.js';
+import { freshDatabase } from './lib/bench-db.js';
 import { startBenchServer, userWithConversation } from './lib/bench-server.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
@@ -56,11 +58,10 @@ const behaviour: Behaviour = {
 upstream.send({ type: 'behaviour', behaviour });
 await nextMessage();
 
-const database = await openDatabase(
-  process.env.BENCH_DATABASE_URL
-    ? { kind: 'postgres', url: process.env.BENCH_DATABASE_URL, poolSize: 10 }
-    : { kind: 'pglite' },
-);
+// PostgreSQL: a database of its own on the server BENCH_DATABASE_URL names, made afresh.
+const database = process.env.BENCH_DATABASE_URL
+  ? (await freshDatabase('parley_bench_fairness')).database
+  : await openDatabase({ kind: 'pglite' });
 await database.migrate();
 const server = await startBenchServer(
   database,
@@ -99,16 +100,16 @@ const send = (socket: Socket, conversationId: string, content: string) =>
 /** Sends and resolves with the time to the first delta and to the end of its answer. */
 async function timedAnswer(socket: Socket, conversationId: string) {
   const sentAt = clock();
-  let generationId: string | undefined;
+  const mine: { generationId?: string | undefined } = {};
   let firstAt = 0;
   const early: Array<[string, number]> = [];
   const done = new Promise<number>((resolve) => {
     const onDelta = (p: { generationId: string }) => {
-      if (p.generationId === generationId) firstAt ||= clock();
-      else if (!generationId) early.push([p.generationId, clock()]);
+      if (p.generationId === mine.generationId) firstAt ||= clock();
+      else if (!mine.generationId) early.push([p.generationId, clock()]);
     };
     const onEnd = (p: { generationId: string }) => {
-      if (p.generationId !== generationId) return;
+      if (p.generationId !== mine.generationId) return;
       socket.off('ai:stream:delta', onDelta);
       socket.off('ai:stream:end', onEnd);
       resolve(clock());
@@ -117,8 +118,9 @@ async function timedAnswer(socket: Socket, conversationId: string) {
     socket.on('ai:stream:end', onEnd);
   });
   const ack = await send(socket, conversationId, 'Tell me something');
-  generationId = ack.data?.generation?.id;
+  const generationId = ack.data?.generation?.id;
   if (!generationId) throw new Error(`send refused: ${JSON.stringify(ack.error)}`);
+  mine.generationId = generationId;
   firstAt ||= early.find(([id]) => id === generationId)?.[1] ?? 0;
   const endedAt = await done;
   return { ttft: firstAt - sentAt, duration: endedAt - sentAt };

@@ -76,6 +76,7 @@ export function createApp(container: Container): Express {
       ),
       new GenerationController(container.generations),
       authMiddleware.requireAuth,
+      container.limits,
     ),
   );
   // Built on first request, from the finished router.

@@ -43,6 +43,7 @@ import { VersionsService } from './services/versions.service.js';
 import { MessageViews } from './services/views.js';
 import { createLogger, describeError, type Logger } from './utils/logger.js';
 import { createPasswordHasher } from './utils/password.js';
+import { createKeyedSemaphore } from './utils/semaphore.js';
 
 export interface Container {
   config: Config;
@@ -65,7 +66,7 @@ export interface Container {
   generations: GenerationService;
   generationLog: GenerationLog;
   provider: AiProvider | undefined;
-  limits: { register: Limiter; login: LoginLimiters; messages: Limiter };
+  limits: { register: Limiter; login: LoginLimiters; messages: Limiter; search: Limiter };
   readinessChecks: ReadinessCheck[];
   close(): Promise<void>;
 }
@@ -114,6 +115,11 @@ export function createContainer(
       name: 'messages:user',
       points: config.MESSAGE_RATE_LIMIT,
       windowMs: config.MESSAGE_RATE_WINDOW,
+    }),
+    search: createLimiter(store, {
+      name: 'search:user',
+      points: config.SEARCH_RATE_LIMIT,
+      windowMs: config.SEARCH_RATE_WINDOW,
     }),
   };
 
@@ -218,7 +224,12 @@ export function createContainer(
       limits.messages,
     ),
     reactions: new ReactionService(messageRepository, reactionRepository, events),
-    search: new SearchService(conversationRepository, new SearchRepository(database.db), views),
+    search: new SearchService(
+      conversationRepository,
+      new SearchRepository(database, config.SEARCH_STATEMENT_TIMEOUT),
+      views,
+      createKeyedSemaphore(config.SEARCH_CONCURRENCY_PER_USER),
+    ),
     config,
     logger,
     database,

@@ -83,6 +83,13 @@ const EnvSchema = z
     // Messages a user may send per window, over HTTP and Socket.IO together (SPEC §5: 30/min).
     MESSAGE_RATE_LIMIT: positiveInt(30),
     MESSAGE_RATE_WINDOW: duration('1m'),
+    // Searches a user may run per window, both search routes together (SPEC §8).
+    SEARCH_RATE_LIMIT: positiveInt(60),
+    SEARCH_RATE_WINDOW: duration('1m'),
+    // A user's searches running at once; more wait their turn (a burst cannot fill the database).
+    SEARCH_CONCURRENCY_PER_USER: positiveInt(1),
+    // PostgreSQL cancels a search statement running longer than this (503 to the caller).
+    SEARCH_STATEMENT_TIMEOUT: duration('2s'),
     COLLECT_DEFAULT_METRICS: booleanish(true),
     // Sockets one user may have open on an instance; more are refused at the handshake.
     SOCKETS_MAX_PER_USER: positiveInt(20),

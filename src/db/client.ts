@@ -2,7 +2,9 @@
 // applies the committed migrations.
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type QueryOptions, type Results } from '@electric-sql/pglite';
+import { setImmediate } from 'node:timers/promises';
+import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -20,6 +22,14 @@ export type DatabaseTarget =
 export interface Database {
   readonly kind: DatabaseTarget['kind'];
   readonly db: Db;
+  /**
+   * Runs `work` with each of its statements cancelled after `timeoutMs` (SQLSTATE 57014, see
+   * isStatementTimeout). PostgreSQL: `statement_timeout` set for one transaction, so the pool's
+   * connections keep their own setting. PGlite runs statements on this process's thread with no
+   * timer that could interrupt one, so there `work` runs unbounded: what bounds it is what the
+   * caller asks of it.
+   */
+  withStatementTimeout<T>(timeoutMs: number, work: (db: Db) => Promise<T>): Promise<T>;
   /** Throws when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   migrate(): Promise<void>;
@@ -48,14 +58,34 @@ export async function openDatabase(
   return target.kind === 'pglite' ? openPglite(target.dataDir) : openPostgres(target, onPoolError);
 }
 
+/**
+ * PGlite runs each statement on this thread and settles its promise as a microtask, so a
+ * request that runs statement after statement (a search: rank, headlines, the views) never let
+ * the event loop read anyone else's request until it was done, and one user's burst of searches
+ * ran back to back as a single block of hundreds of milliseconds. Each statement first waits for
+ * the event loop's next turn: other requests' I/O and statements interleave with it, statement by
+ * statement. (Statements inside a transaction run through the transaction object, unaffected.)
+ */
+class FairPGlite extends PGlite {
+  override async query<T>(
+    query: string,
+    params?: unknown[],
+    options?: QueryOptions,
+  ): Promise<Results<T>> {
+    await setImmediate();
+    return super.query<T>(query, params, options);
+  }
+}
+
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const client = new PGlite(dataDir);
+  const client = new FairPGlite(dataDir);
   await client.waitReady;
   const db = drizzlePglite({ client, schema });
   return {
     kind: 'pglite',
     db,
+    withStatementTimeout: (_timeoutMs, work) => work(db),
     ping: async () => {
       await client.query('select 1');
     },
@@ -77,6 +107,12 @@ async function openPostgres(
   return {
     kind: 'postgres',
     db,
+    withStatementTimeout: (timeoutMs, work) =>
+      db.transaction(async (tx) => {
+        // SET takes no parameters; set_config(…, true) is SET LOCAL with a bound value.
+        await tx.execute(sql`select set_config('statement_timeout', ${String(timeoutMs)}, true)`);
+        return work(tx);
+      }),
     ping: async () => {
       await pool.query('select 1');
     },

@@ -44,3 +44,11 @@ export async function retryOnConflict<T>(run: () => Promise<T>, attempts = 3): P
     }
   }
 }
+
+/**
+ * True when PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout, or a cancel
+ * request).
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  return findPgError(error)?.code === '57014';
+}

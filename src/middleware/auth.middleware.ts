@@ -10,7 +10,7 @@ import { describeHandler } from '../openapi/route-meta.js';
 import type { AuthService, ClientInfo } from '../services/auth.service.js';
 import type { Principal, SessionService } from '../services/session.service.js';
 import { asAccessClaims, type TokenService } from '../services/token.service.js';
-import { byIp, type RequestOrigin } from './rate-limit.middleware.js';
+import { byIp, type RequestOrigin } from './client-origin.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

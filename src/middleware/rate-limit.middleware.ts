@@ -2,16 +2,12 @@
 import type { Request, RequestHandler } from 'express';
 import { rateLimited } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
+import { principalOf } from './auth.middleware.js';
+import { byIp } from './client-origin.js';
 import { describeHandler } from '../openapi/route-meta.js';
 
-/** The parts of a request that say who sent it; any Request fits, whatever its generics. */
-export interface RequestOrigin {
-  ip?: string | undefined;
-  socket: { remoteAddress?: string | undefined };
-  get(header: string): string | undefined;
-}
-
-export const byIp = (req: RequestOrigin): string => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+/** The signed-in user: for limits on routes behind requireAuth. */
+export const byUser = (req: Request): string => principalOf(req).userId;
 
 export function rateLimit(
   limiter: Limiter,

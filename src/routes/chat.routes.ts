@@ -4,7 +4,9 @@ import { z } from 'zod';
 import type { ChatController } from '../controllers/chat.controller.js';
 import type { GenerationController } from '../controllers/generation.controller.js';
 import { IdParams } from '../schemas/common.schemas.js';
+import { byUser, rateLimit } from '../middleware/rate-limit.middleware.js';
 import { validate } from '../middleware/validate.middleware.js';
+import type { Limiter } from '../infra/rate-limiter.js';
 import { doc } from '../openapi/route-meta.js';
 import { ConversationParams } from '../schemas/conversation.schemas.js';
 import {
@@ -37,9 +39,13 @@ export function chatRoutes(
   chat: ChatController,
   generations: GenerationController,
   requireAuth: RequestHandler,
+  limits: { search: Limiter },
 ): Router {
   const router = Router();
   router.use(requireAuth);
+  // One count per user for both search routes (SPEC §8), taken before the query is even read:
+  // refused requests cost nothing.
+  const searchLimit = rateLimit(limits.search, byUser);
   router.post(
     '/conversations/:id/messages',
     doc({
@@ -114,10 +120,12 @@ export function chatRoutes(
   router.get(
     '/conversations/:id/search',
     doc({
-      summary: 'Search one conversation: ranked, with highlighted snippets',
+      summary:
+        'Search one conversation: ranked, with highlighted snippets (rate-limited per user; 503 when the query takes too long)',
       success: { status: 200, schema: SearchResults },
-      errors: [...inConversation],
+      errors: [...inConversation, 'UNAVAILABLE'],
     }),
+    searchLimit,
     validate({ params: ConversationParams, query: SearchQuery }),
     chat.searchConversation,
   );
@@ -170,9 +178,12 @@ export function chatRoutes(
   router.get(
     '/search',
     doc({
-      summary: 'Search all my conversations',
+      summary:
+        'Search all my conversations (rate-limited per user; 503 when the query takes too long)',
       success: { status: 200, schema: SearchResults },
+      errors: ['UNAVAILABLE'],
     }),
+    searchLimit,
     validate({ query: SearchQuery }),
     chat.searchAll,
   );

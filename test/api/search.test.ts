@@ -46,7 +46,8 @@ const CORPUS = [
 ];
 
 beforeAll(async () => {
-  server = await startTestServer({ MESSAGE_RATE_LIMIT: '100000' });
+  // Limits out of the way: this file is about what search finds (search-limits.test.ts: limits).
+  server = await startTestServer({ MESSAGE_RATE_LIMIT: '100000', SEARCH_RATE_LIMIT: '100000' });
   [me, stranger] = await Promise.all([registerUser(server.api), registerUser(server.api)]);
   roomId = (await createConversation(server.api, me, { title: 'Room' })).id;
   otherRoomId = (await createConversation(server.api, me, { title: 'Other room' })).id;
