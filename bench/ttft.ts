@@ -3,7 +3,8 @@
 // token 50 ms after a request and then one every 5 ms.
 //
 //   npx tsx bench/ttft.ts
-//   env: BENCH_ROUNDS (TTFT samples, 40), BENCH_CONCURRENT (50), BENCH_DATABASE_URL
+//   env: BENCH_ROUNDS (TTFT samples, 40), BENCH_CONCURRENT (50), BENCH_DATABASE_URL (a PostgreSQL
+//        server, where the database parley_bench_ttft is made afresh; unset: in-memory PGlite)
 //
 // 1. Added time to first token: a client (in its own process) sends `message:send` on its socket
 //    and waits for the first `ai:stream:delta`. From that time the upstream's own first-token time (request
@@ -15,12 +16,13 @@
 //    the answer's own UTF-8 bytes. Target: ≤ 1.3 × answer + 5 KB.
 // 3. 50 answers at once (1,000 tokens each, 50 clients): event-loop delay p99 of this process,
 //    which holds the server and the 50 clients. Target: < 30 ms.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createServer as createTcpServer, connect, type AddressInfo } from 'node:net';
 import { io, type Socket } from 'socket.io-client';
 import { openDatabase } from '../src/db/client.js';
 import type { Behaviour } from '../test/support/fake-openai.js';
+import { freshDatabase } from './lib/bench-db.js';
 import { startBenchServer, userWithConversation } from './lib/bench-server.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
@@ -73,12 +75,23 @@ function answerTokens(count: number): string[] {
   });
 }
 
+// Whatever happens, no helper process outlives the benchmark.
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+process.on('uncaughtException', (error) => {
+  process.stderr.write(`${error.stack ?? String(error)}\n`);
+  process.exit(1);
+});
+
 /** A helper process of this benchmark: each command answered by its next message. */
 function helper(file: string) {
   const child = fork(new URL(file, import.meta.url), {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  children.push(child);
   const next = <T>() =>
     new Promise<T>((resolve, reject) =>
       child.once('message', (message: T & { type: string; message?: string }) =>
@@ -116,11 +129,10 @@ const timings = async () =>
   (await askUpstream<{ requests: UpstreamTiming[] }>({ type: 'timings' })).requests;
 
 // The server, in this process.
-const database = await openDatabase(
-  process.env.BENCH_DATABASE_URL
-    ? { kind: 'postgres', url: process.env.BENCH_DATABASE_URL, poolSize: 10 }
-    : { kind: 'pglite' },
-);
+// PostgreSQL: a database of its own on the server BENCH_DATABASE_URL names, made afresh.
+const database = process.env.BENCH_DATABASE_URL
+  ? (await freshDatabase('parley_bench_ttft')).database
+  : await openDatabase({ kind: 'pglite' });
 await database.migrate();
 const server = await startBenchServer(
   database,

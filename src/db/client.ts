@@ -1,5 +1,6 @@
 // Opens the database (embedded PGlite or a PostgreSQL pool) behind one Drizzle `Db` type and
 // applies the committed migrations.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite, type QueryOptions, type Results } from '@electric-sql/pglite';
@@ -26,8 +27,9 @@ export interface Database {
    * Runs `work` with each of its statements cancelled after `timeoutMs` (SQLSTATE 57014, see
    * isStatementTimeout). PostgreSQL: `statement_timeout` set for one transaction, so the pool's
    * connections keep their own setting. PGlite runs statements on this process's thread with no
-   * timer that could interrupt one, so there `work` runs unbounded: what bounds it is what the
-   * caller asks of it.
+   * timer that could interrupt one: there each statement of `work` waits for the event loop's
+   * next turn first, so other requests interleave with it (FairPGlite), and what bounds it is
+   * what the caller asks of it.
    */
   withStatementTimeout<T>(timeoutMs: number, work: (db: Db) => Promise<T>): Promise<T>;
   /** Throws when the database cannot answer a trivial query. */
@@ -60,19 +62,23 @@ export async function openDatabase(
 
 /**
  * PGlite runs each statement on this thread and settles its promise as a microtask, so a
- * request that runs statement after statement (a search: rank, headlines, the views) never let
- * the event loop read anyone else's request until it was done, and one user's burst of searches
- * ran back to back as a single block of hundreds of milliseconds. Each statement first waits for
- * the event loop's next turn: other requests' I/O and statements interleave with it, statement by
- * statement. (Statements inside a transaction run through the transaction object, unaffected.)
+ * request that runs statement after statement (a search: rank, headlines over long texts) never
+ * let the event loop read anyone else's request until it was done, and one user's burst of
+ * searches ran back to back as a single block of hundreds of milliseconds. Inside
+ * `withStatementTimeout` (the expensive work that PostgreSQL would bound with a timeout) each
+ * statement first waits for the event loop's next turn, so other requests interleave with it.
+ * Only there: yielding before every statement of every request made broadcasts to many sockets
+ * a third slower (bench/fanout.ts), and a send is one short statement.
  */
+const interleaved = new AsyncLocalStorage<true>();
+
 class FairPGlite extends PGlite {
   override async query<T>(
     query: string,
     params?: unknown[],
     options?: QueryOptions,
   ): Promise<Results<T>> {
-    await setImmediate();
+    if (interleaved.getStore()) await setImmediate();
     return super.query<T>(query, params, options);
   }
 }
@@ -85,7 +91,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   return {
     kind: 'pglite',
     db,
-    withStatementTimeout: (_timeoutMs, work) => work(db),
+    withStatementTimeout: (_timeoutMs, work) => interleaved.run(true, () => work(db)),
     ping: async () => {
       await client.query('select 1');
     },
