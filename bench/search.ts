@@ -10,7 +10,11 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100);
 
 const { database } = await freshDatabase('parley_bench_search');
-const server = await startBenchServer(database);
+// What one search costs, one after another: the per-user search limit would refuse most of them.
+const server = await startBenchServer(database, {
+  SEARCH_RATE_LIMIT: '1000000000',
+  SEARCH_CONCURRENCY_PER_USER: '1',
+});
 const { token, userId, conversationId } = await userWithConversation(server, 'search');
 await seedMessages(database, { conversationId, userId }, MESSAGES);
 
