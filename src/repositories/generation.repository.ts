@@ -1,5 +1,5 @@
-// Generations and the assistant messages they fill: created together, saved as they grow,
-// finished together; plus the branch walk that context and `?branch=active` need.
+// Generations and the assistant messages they fill: created together (a regenerated answer as a
+// version of the one it replaces), saved as they grow, finished together.
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { retryOnConflict } from '../db/errors.js';
