@@ -13,9 +13,8 @@
 // single local model) and AI_MAX_PENDING_PER_USER=3.
 import { fork } from 'node:child_process';
 import { io, type Socket } from 'socket.io-client';
-import { openDatabase } from '../src/db/client.js';
 import type { Behaviour } from '../test/support/fake-openai.js';
-import { freshDatabase } from './lib/bench-db.js';
+import { benchDatabase } from './lib/bench-db.js';
 import { startBenchServer, userWithConversation } from './lib/bench-server.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
@@ -58,11 +57,7 @@ const behaviour: Behaviour = {
 upstream.send({ type: 'behaviour', behaviour });
 await nextMessage();
 
-// PostgreSQL: a database of its own on the server BENCH_DATABASE_URL names, made afresh.
-const database = process.env.BENCH_DATABASE_URL
-  ? (await freshDatabase('parley_bench_fairness')).database
-  : await openDatabase({ kind: 'pglite' });
-await database.migrate();
+const database = await benchDatabase('parley_bench_fairness');
 const server = await startBenchServer(
   database,
   {

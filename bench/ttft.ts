@@ -20,9 +20,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createServer as createTcpServer, connect, type AddressInfo } from 'node:net';
 import { io, type Socket } from 'socket.io-client';
-import { openDatabase } from '../src/db/client.js';
 import type { Behaviour } from '../test/support/fake-openai.js';
-import { freshDatabase } from './lib/bench-db.js';
+import { benchDatabase } from './lib/bench-db.js';
 import { startBenchServer, userWithConversation } from './lib/bench-server.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
@@ -129,11 +128,7 @@ const timings = async () =>
   (await askUpstream<{ requests: UpstreamTiming[] }>({ type: 'timings' })).requests;
 
 // The server, in this process.
-// PostgreSQL: a database of its own on the server BENCH_DATABASE_URL names, made afresh.
-const database = process.env.BENCH_DATABASE_URL
-  ? (await freshDatabase('parley_bench_ttft')).database
-  : await openDatabase({ kind: 'pglite' });
-await database.migrate();
+const database = await benchDatabase('parley_bench_ttft');
 const server = await startBenchServer(
   database,
   {

@@ -43,6 +43,9 @@ export class AppError extends Error {
 
 export const validationError = (message: string, details?: unknown) =>
   new AppError('VALIDATION_ERROR', message, { details });
+/** A 400 about one field, named in the message and in `details`. */
+export const fieldError = (path: string, message: string) =>
+  validationError(`${path} ${message}`, [{ path, message }]);
 export const unauthorized = (message = 'Authentication required') =>
   new AppError('UNAUTHORIZED', message);
 export const forbidden = (message = 'You do not have permission to do that') =>

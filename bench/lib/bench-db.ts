@@ -25,6 +25,17 @@ export async function freshDatabase(name: string): Promise<{ database: Database;
   return { database, url };
 }
 
+/**
+ * The database a benchmark runs on: with BENCH_DATABASE_URL, a fresh database `name` on that
+ * PostgreSQL server (never the named database itself); without it, an in-memory PGlite. Migrated.
+ */
+export async function benchDatabase(name: string): Promise<Database> {
+  if (process.env.BENCH_DATABASE_URL) return (await freshDatabase(name)).database;
+  const database = await openDatabase({ kind: 'pglite' });
+  await database.migrate();
+  return database;
+}
+
 const WORDS = [
   'meeting',
   'project',

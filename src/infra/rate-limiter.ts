@@ -16,11 +16,6 @@ export interface Limiter {
   /** Counts one hit against `key`; refused once the window's points are used up. */
   hit(key: string): Promise<LimitVerdict>;
   /**
-   * Whether `key` has used up its points, without counting anything. Only for reporting: a
-   * decision made on it and counted later races with concurrent requests; `hit` decides.
-   */
-  check(key: string): Promise<LimitVerdict>;
-  /**
    * Gives back one point an allowed `hit` took, for work that turned out not to count (a
    * login reserved before the password check, then right). Never leaves the key in credit.
    */
@@ -54,13 +49,6 @@ export function createLimiter(store: RateLimiterStore, rule: LimitRule): Limiter
         }
         throw rejection;
       }
-    },
-    check: async (key) => {
-      const state = await backend.get(key);
-      if (state && state.consumedPoints >= rule.points) {
-        return { allowed: false, retryAfterMs: state.msBeforeNext };
-      }
-      return { allowed: true };
     },
     refund: async (key) => {
       // The store's reward is an atomic decrement, but if the window ended (or a reset deleted

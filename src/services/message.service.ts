@@ -4,7 +4,7 @@
 import type { Ticket } from '../ai/scheduler.js';
 import type { Attachment, ConversationSettings, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import { conflict, forbidden, notFound, rateLimited, validationError } from '../errors.js';
+import { conflict, forbidden, notFound, rateLimited, fieldError } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { AttachmentRepository } from '../repositories/attachment.repository.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
@@ -241,9 +241,6 @@ export class MessageService {
     return { message: await this.views.one(earlier), replayed: true };
   }
 }
-
-const fieldError = (path: string, message: string) =>
-  validationError(`${path} ${message}`, [{ path, message }]);
 
 const unusableAttachments = () =>
   fieldError('attachments', 'must be your own uploads, not yet sent in a message');

@@ -2,7 +2,7 @@
 // one's own question. Each makes an alternative of the original, which leaves the active branch
 // (kept under `branch=all`), and starts an answer; both need the AI (409 where it is off), count
 // against the sender's message budget and answer cap, and store nothing when refused.
-import { AppError, forbidden, notFound, rateLimited, validationError } from '../errors.js';
+import { AppError, forbidden, notFound, rateLimited, fieldError } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { MessagePosition, MessageRepository } from '../repositories/message.repository.js';
@@ -111,6 +111,3 @@ export class VersionsService {
       throw rateLimited(Math.ceil(verdict.retryAfterMs / 1000), 'Too many messages; slow down');
   }
 }
-
-const fieldError = (path: string, message: string) =>
-  validationError(`${path} ${message}`, [{ path, message }]);
