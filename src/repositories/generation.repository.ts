@@ -1,6 +1,6 @@
 // Generations and the assistant messages they fill: created together (a regenerated answer as a
 // version of the one it replaces), saved as they grow, finished together.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { retryOnConflict } from '../db/errors.js';
 import {
@@ -16,6 +16,7 @@ import {
 import { createId } from '../utils/ids.js';
 import { messageColumns } from './message-columns.js';
 import { lockVersionGroup, supersedeVersions } from './message-versions.js';
+import { conversationClock } from './message-clock.js';
 
 export interface GenerationAccess {
   generation: Generation;
@@ -69,6 +70,15 @@ export class GenerationRepository {
       if (!question) throw new ConversationGone();
       const root = replaces ? await lockVersionGroup(tx, replaces) : null;
       if (root) await supersedeVersions(tx, root);
+      // The conversation's row gives the answer its time (after the question, and after every
+      // message written before it: conversationClock); a conversation deleted meanwhile gets no
+      // answer. Its lock is the last this transaction takes: the inserts below only read it.
+      const [live] = await tx
+        .update(conversations)
+        .set({ lastMessageAt: conversationClock(question.createdAt) })
+        .where(and(eq(conversations.id, values.conversationId), eq(conversations.isDeleted, false)))
+        .returning({ at: conversations.lastMessageAt });
+      if (!live?.at) throw new ConversationGone();
       const [message] = await tx
         .insert(messages)
         .values({
@@ -83,7 +93,7 @@ export class GenerationRepository {
           model: values.model,
           alternativeOf: root,
           superseded: question.superseded,
-          createdAt: sql`greatest(now(), ${question.createdAt.toISOString()}::timestamptz + interval '1 millisecond')`,
+          createdAt: live.at,
         })
         .returning(messageColumns);
       if (!message) throw new Error('INSERT … RETURNING returned no row');
@@ -92,13 +102,6 @@ export class GenerationRepository {
         .values({ ...values, messageId: message.id })
         .returning();
       if (!generation) throw new Error('INSERT … RETURNING returned no row');
-      // A conversation deleted meanwhile gets no answer (the whole transaction is undone).
-      const [live] = await tx
-        .update(conversations)
-        .set({ lastMessageAt: message.createdAt })
-        .where(and(eq(conversations.id, values.conversationId), eq(conversations.isDeleted, false)))
-        .returning({ id: conversations.id });
-      if (!live) throw new ConversationGone();
       return { generation, message };
     });
   }

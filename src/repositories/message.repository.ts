@@ -16,6 +16,7 @@ import {
 } from '../db/schema.js';
 import { messageColumns } from './message-columns.js';
 import { lockVersionGroup, supersedeVersions } from './message-versions.js';
+import { conversationClock } from './message-clock.js';
 
 /** Where a message sits in its conversation's order: the keyset of every page query. */
 export interface MessagePosition {
@@ -325,13 +326,6 @@ function sendQuery(db: Db) {
       )
       .where(and(eq(conversations.id, p('conversationId')), eq(conversations.isDeleted, false))),
   );
-  const touched = db.$with('touched').as(
-    db
-      .update(conversations)
-      .set({ lastMessageAt: sql`now()`, updatedAt: sql`now()` })
-      .where(and(eq(conversations.id, p('conversationId')), sql`exists (select 1 from ${allowed})`))
-      .returning({ id: conversations.id }),
-  );
   // The columns are named (a column added later with a default cannot shift these values). A
   // reply takes its parent's place on or off the active branch; FOR SHARE waits for an
   // alternative replacing the parent to commit, so a reply cannot slip past it (docs/api.md).
@@ -342,22 +336,40 @@ function sendQuery(db: Db) {
       .where(and(eq(messages.id, p('parentId')), eq(messages.conversationId, p('conversationId'))))
       .for('share'),
   );
+  // The conversation's row is the message clock: the message's created_at is read from it under
+  // the row's lock, strictly after the one before (see conversationClock). The parent is read
+  // (and share-locked) first: `(select count(*) from parent) < 2` is always true, and is there
+  // so the parent's lock comes before the conversation's, the order every writer keeps.
+  const touched = db.$with('touched').as(
+    db
+      .update(conversations)
+      .set({ lastMessageAt: conversationClock(), updatedAt: sql`now()` })
+      .where(
+        and(
+          eq(conversations.id, p('conversationId')),
+          sql`exists (select 1 from ${allowed})`,
+          sql`(select count(*) from ${parent}) < 2`,
+        ),
+      )
+      .returning({ at: sql<Date>`${conversations.lastMessageAt}`.as('at') }),
+  );
   const returned = sql.join(
     Object.values(messageColumns).map((column) => sql.identifier(column.name)),
     sql`, `,
   );
   const inserted = db.$with('inserted', messageColumns).as(
     sql`insert into ${messages} (id, conversation_id, user_id, content, role, type, metadata,
-          parent_id, status, client_message_id, alternative_of, superseded)
+          parent_id, status, client_message_id, alternative_of, superseded, created_at)
         select ${p('id')}, ${p('conversationId')}, ${p('userId')}, ${p('content')},
                ${p('role')}::"MessageRole", ${p('type')}::"MessageType", ${p('metadata')}::jsonb,
                ${p('parentId')}::text, ${p('status')}::"MessageStatus", ${p('clientMessageId')}::text,
-               ${p('alternativeOf')}::text, coalesce((select superseded from ${parent}), false)
-        where exists (select 1 from ${allowed})
+               ${p('alternativeOf')}::text, coalesce((select superseded from ${parent}), false),
+               (select at from ${touched})
+        where exists (select 1 from ${touched})
         returning ${returned}`,
   );
   return db
-    .with(allowed, touched, parent, inserted)
+    .with(allowed, parent, touched, inserted)
     .select({
       message: columnsOf(inserted),
       authorUsername: users.username,
