@@ -1,5 +1,6 @@
 // Two projects run the same API and integration tests: against PGlite always, and against the
 // PostgreSQL at TEST_DATABASE_URL when it answers (skipped with a notice when it does not).
+import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
@@ -18,8 +19,25 @@ async function postgresReachable(url: string): Promise<boolean> {
   }
 }
 
+/** Whether redis-server can be started: the Redis and cluster suites start their own. */
+function redisServerInstalled(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export default defineConfig(async (): Promise<ViteUserConfig> => {
   const withPostgres = await postgresReachable(postgresUrl);
+  const withRedis = redisServerInstalled();
+  if (!withRedis && !process.env.PARLEY_REDIS_NOTICE_SHOWN) {
+    process.env.PARLEY_REDIS_NOTICE_SHOWN = '1';
+    process.stderr.write(
+      '\n[parley] redis-server is not installed: the Redis and cluster suites were SKIPPED.\n\n',
+    );
+  }
   const skipNotice =
     `[parley] PostgreSQL at ${postgresUrl} is not reachable: the PostgreSQL-backed run was SKIPPED; ` +
     'only the PGlite run executed. Start PostgreSQL or set TEST_DATABASE_URL to include it.\n';
@@ -58,6 +76,31 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
             sequence: { groupOrder: 1 },
           },
         },
+        ...(withRedis
+          ? [
+              {
+                // Redis-backed parts against a redis-server each file starts on a free port.
+                extends: true as const,
+                test: { name: 'redis', include: ['test/redis/**/*.test.ts'] },
+              },
+            ]
+          : []),
+        ...(withRedis && withPostgres
+          ? [
+              {
+                // Real processes: API instances and workers on PostgreSQL and a redis-server of
+                // the test's own (SPEC §2 scale-out).
+                extends: true as const,
+                test: {
+                  name: 'cluster',
+                  include: ['test/cluster/**/*.test.ts'],
+                  globalSetup: ['test/support/global-build.ts', 'test/support/global-postgres.ts'],
+                  sequence: { groupOrder: 1 },
+                  testTimeout: 90_000,
+                },
+              },
+            ]
+          : []),
         ...(withPostgres
           ? [
               {

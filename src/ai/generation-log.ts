@@ -1,7 +1,5 @@
-// Every event of every running (and recently finished) generation, in order, so a client can
-// resume from any seq. In-process now; the interface is what a Redis Streams log implements for
-// scale-out. Publishing is synchronous: a listener registered by `follow` sees every event after
-// the replay, with no gap and no duplicate.
+// Every event of every running (and recently finished) generation, in seq order, so a client can
+// resume from any seq on any instance: the interface, and its in-process implementation.
 import type { Usage } from './provider.js';
 
 export type GenerationEvent =
@@ -31,18 +29,36 @@ export type GenerationEvent =
 
 export type GenerationListener = (event: GenerationEvent) => void;
 
+export const isTerminal = (event: GenerationEvent) =>
+  event.type === 'end' || event.type === 'error';
+
+/**
+ * Every event of every running (and recently finished) generation, by seq: one producer appends a
+ * generation's events in seq order; any number of followers, in any process, read them. The
+ * in-process log below is the embedded default; RedisGenerationLog (a Redis Stream per
+ * generation) the scale-out one.
+ */
 export interface GenerationLog {
-  publish(event: GenerationEvent): void;
-  /** Events after `afterSeq`; undefined when the log does not know the generation. */
-  read(generationId: string, afterSeq: number): GenerationEvent[] | undefined;
-  /** Replays events after `afterSeq` to `listener`, then every later one; returns unfollow. */
+  /**
+   * Appends the next event of a generation (seq order; one producer per generation). Never
+   * throws: a log that cannot store it now keeps it and retries, in order.
+   */
+  append(event: GenerationEvent): void;
+  /** Resolves once every event appended so far for the generation is stored. */
+  flushed(generationId: string): Promise<void>;
+  /** Events after `afterSeq`, in seq order; undefined when the log does not know the generation. */
+  read(generationId: string, afterSeq: number): Promise<GenerationEvent[] | undefined>;
+  /**
+   * Calls `listener` with every event after `afterSeq` (those stored, then each new one), each
+   * exactly once and in seq order, up to and including the terminal event. Resolves with the
+   * function that stops following, or undefined when the log does not know the generation.
+   */
   follow(
     generationId: string,
     afterSeq: number,
     listener: GenerationListener,
-  ): (() => void) | undefined;
-  /** Every event of every generation (the realtime gateway). */
-  onEvent(listener: GenerationListener): () => void;
+  ): Promise<(() => void) | undefined>;
+  close(): Promise<void>;
 }
 
 interface Entry {
@@ -51,17 +67,14 @@ interface Entry {
   finishedAt?: number;
 }
 
-const isTerminal = (event: GenerationEvent) => event.type === 'end' || event.type === 'error';
-
 export class MemoryGenerationLog implements GenerationLog {
   private readonly entries = new Map<string, Entry>();
-  private readonly global = new Set<GenerationListener>();
   private prunedAt = 0;
 
   /** Finished generations stay resumable this long. */
   constructor(private readonly retentionMs = 60 * 60_000) {}
 
-  publish(event: GenerationEvent): void {
+  append(event: GenerationEvent): void {
     this.prune();
     let entry = this.entries.get(event.generationId);
     if (!entry) {
@@ -70,27 +83,38 @@ export class MemoryGenerationLog implements GenerationLog {
     }
     entry.events.push(event);
     if (isTerminal(event)) entry.finishedAt = Date.now();
-    for (const listener of this.global) listener(event);
     for (const listener of entry.listeners) listener(event);
     if (isTerminal(event)) entry.listeners.clear();
   }
 
-  read(generationId: string, afterSeq: number): GenerationEvent[] | undefined {
-    return this.entries.get(generationId)?.events.filter((e) => e.seq > afterSeq);
+  flushed(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  read(generationId: string, afterSeq: number): Promise<GenerationEvent[] | undefined> {
+    return Promise.resolve(this.readNow(generationId, afterSeq));
   }
 
   follow(generationId: string, afterSeq: number, listener: GenerationListener) {
+    return Promise.resolve(this.followNow(generationId, afterSeq, listener));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private readNow(generationId: string, afterSeq: number) {
+    return this.entries.get(generationId)?.events.filter((e) => e.seq > afterSeq);
+  }
+
+  /** Synchronous: nothing can be appended between the replay and the listener's registration. */
+  private followNow(generationId: string, afterSeq: number, listener: GenerationListener) {
     const entry = this.entries.get(generationId);
     if (!entry) return undefined;
     for (const event of entry.events) if (event.seq > afterSeq) listener(event);
     if (entry.finishedAt !== undefined) return () => undefined;
     entry.listeners.add(listener);
     return () => void entry.listeners.delete(listener);
-  }
-
-  onEvent(listener: GenerationListener): () => void {
-    this.global.add(listener);
-    return () => void this.global.delete(listener);
   }
 
   /** Forgets finished generations past retention; at most once a second (it walks them all). */

@@ -25,6 +25,8 @@ export interface RunIdentity {
 
 export interface RunResult {
   content: string;
+  /** The seq of the last event appended (the terminal event takes the next). */
+  lastSeq: number;
   usage: Usage;
   finishReason: string;
   stopped: boolean;
@@ -37,9 +39,9 @@ export interface RunHooks {
   progressEveryMs?: number;
 }
 
-/** Publishes the start event; the caller then reads the provider's stream with `streamAnswer`. */
+/** Appends the start event; the caller then reads the provider's stream with `streamAnswer`. */
 export function publishStart(log: GenerationLog, id: RunIdentity): void {
-  log.publish({ type: 'start', seq: 0, ...id });
+  log.append({ type: 'start', seq: 0, ...id });
 }
 
 export async function streamAnswer(
@@ -61,7 +63,7 @@ export async function streamAnswer(
     clearTimeout(timer);
     timer = undefined;
     if (!pending) return;
-    log.publish({
+    log.append({
       type: 'delta',
       seq: ++seq,
       generationId: id.generationId,
@@ -107,6 +109,7 @@ export async function streamAnswer(
       flush();
       return {
         content,
+        lastSeq: seq,
         usage: chunk.usage,
         finishReason: chunk.finishReason,
         stopped: chunk.finishReason === 'stopped',
@@ -115,7 +118,7 @@ export async function streamAnswer(
     throw new ProviderError('The AI provider ended the answer without finishing it', 'upstream');
   } catch (error) {
     flush();
-    throw new RunFailure(error, content);
+    throw new RunFailure(error, content, seq);
   } finally {
     clearTimeout(timer);
   }
@@ -126,14 +129,10 @@ export class RunFailure extends Error {
   constructor(
     readonly reason: unknown,
     readonly partial: string,
+    /** The seq of the last event appended before it broke off. */
+    readonly lastSeq: number,
   ) {
     super(reason instanceof Error ? reason.message : String(reason));
     this.name = 'RunFailure';
   }
-}
-
-/** The seq the terminal event (end or error) takes: one past the last one published. */
-export function terminalSeq(log: GenerationLog, generationId: string): number {
-  const events = log.read(generationId, -1) ?? [];
-  return (events.at(-1)?.seq ?? 0) + 1;
 }

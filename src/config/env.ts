@@ -42,6 +42,20 @@ const EnvSchema = z
       })
       .optional(),
     DATABASE_POOL_SIZE: positiveInt(10),
+    // Scale-out (SPEC §2): unset runs everything in-process; set, the cache, rate limits,
+    // presence, the event bus, the Socket.IO adapter, the generation queue (BullMQ), the
+    // answers' token streams and stop signals live in Redis, shared by every instance.
+    REDIS_URL: z
+      .string()
+      .refine((v) => /^rediss?:\/\//.test(v), { message: 'must be a redis:// or rediss:// URL' })
+      .optional(),
+    // With Redis: whether API instances run generation jobs too (else only `npm run worker`).
+    WORKERS_INLINE: booleanish(true),
+    // With Redis: generation jobs one worker process runs at once. Unset: as AI_CONCURRENCY.
+    WORKER_CONCURRENCY: z.coerce.number().int().positive().optional(),
+    // With Redis: a running answer's lease; a process that stops renewing it (killed) has its
+    // answers failed by another this long after its last renewal.
+    GENERATION_LEASE: duration('15s'),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_ACCESS_TTL: duration('15m'),
     JWT_REFRESH_TTL: duration('30d'),

@@ -36,7 +36,7 @@ export function resumePoint(req: Request): number {
 export function streamGeneration(
   req: Request,
   res: Response,
-  follow: (listener: (event: GenerationEvent) => void, lost: () => void) => () => void,
+  follow: (listener: (event: GenerationEvent) => void, lost: () => void) => Promise<() => void>,
   status = 200,
 ): void {
   res.status(status);
@@ -46,7 +46,7 @@ export function streamGeneration(
   res.setHeader('X-Accel-Buffering', 'no'); // nginx: do not buffer the stream
   res.flushHeaders();
   let open = true;
-  // Filled in once follow() returns: a finished generation ends during follow's own replay,
+  // Filled in once follow() resolves: a finished generation ends during follow's own replay,
   // before there is anything to unfollow.
   const following: { stop?: () => void } = {};
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
@@ -57,25 +57,29 @@ export function streamGeneration(
     clearInterval(heartbeat);
     following.stop?.();
   };
-  following.stop = follow(
+  const end = () => {
+    if (!open) return;
+    close();
+    res.end();
+  };
+  req.on('close', close);
+  follow(
     (event) => {
       if (!open) return;
       res.write(
         `id: ${event.seq}\nevent: ${NAMES[event.type]}\ndata: ${JSON.stringify(payloadOf(event))}\n\n`,
       );
-      if (event.type === 'end' || event.type === 'error') {
-        close();
-        res.end();
-      }
+      if (event.type === 'end' || event.type === 'error') end();
     },
     // The caller may no longer see this conversation: nothing more, at once. (An EventSource
     // reconnecting then gets 403 or 404 and stops.)
-    () => {
-      if (!open) return;
-      close();
-      res.end();
+    end,
+  ).then(
+    (stop) => {
+      following.stop = stop;
+      if (!open) stop();
     },
+    // The log could not be read (Redis away): the client reconnects with its Last-Event-ID.
+    end,
   );
-  if (!open) following.stop();
-  req.on('close', close);
 }

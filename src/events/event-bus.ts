@@ -1,6 +1,6 @@
 // The typed domain event bus. Services publish what happened (`noun.verb`); the realtime
-// gateway, the generation runner and caches subscribe. In-process now; the same interface is
-// bridged over Redis when the app scales out.
+// gateway, the generation service and caches subscribe. In-process here; with Redis the same
+// interface spans the cluster (redis-event-bus.ts).
 import { EventEmitter } from 'node:events';
 import type { MessageView } from '../schemas/message.schemas.js';
 
@@ -46,6 +46,8 @@ export interface DomainEvents {
   'message.deleted': { conversationId: string; messageId: string; by: string };
   'reaction.added': { conversationId: string; messageId: string; userId: string; emoji: string };
   'reaction.removed': { conversationId: string; messageId: string; userId: string; emoji: string };
+  /** An AI answer started (its SENDING message exists): every instance follows it for its sockets. */
+  'generation.started': { generationId: string; messageId: string; conversationId: string };
   'conversation.read': {
     conversationId: string;
     userId: string;
@@ -61,8 +63,21 @@ export type DomainEventHandler<E extends DomainEventName> = (
 
 export interface EventBus {
   publish<E extends DomainEventName>(event: E, payload: DomainEvents[E]): void;
-  /** Returns a function that removes the handler. */
+  /**
+   * The handler runs once per event, in the process that published it: for work done once for
+   * the whole cluster (a room emit through the Socket.IO adapter, a cache entry in Redis).
+   * Returns a function that removes the handler.
+   */
   subscribe<E extends DomainEventName>(event: E, handler: DomainEventHandler<E>): () => void;
+  /**
+   * The handler runs in every process for every event, wherever it was published: for what each
+   * process holds itself (its SSE streams, its followers of an answer). Events subscribed this
+   * way cross Redis, so their payloads stay small (under 64 KB).
+   */
+  subscribeEverywhere<E extends DomainEventName>(
+    event: E,
+    handler: DomainEventHandler<E>,
+  ): () => void;
 }
 
 /**
@@ -74,20 +89,23 @@ export function createInProcessEventBus(
 ): EventBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
+  const subscribe: EventBus['subscribe'] = (event, handler) => {
+    const listener = (payload: DomainEvents[typeof event]) => {
+      try {
+        Promise.resolve(handler(payload)).catch((error: unknown) => onError(error, event));
+      } catch (error) {
+        onError(error, event);
+      }
+    };
+    emitter.on(event, listener);
+    return () => emitter.off(event, listener);
+  };
   return {
     publish(event, payload) {
       queueMicrotask(() => emitter.emit(event, payload));
     },
-    subscribe(event, handler) {
-      const listener = (payload: DomainEvents[typeof event]) => {
-        try {
-          Promise.resolve(handler(payload)).catch((error: unknown) => onError(error, event));
-        } catch (error) {
-          onError(error, event);
-        }
-      };
-      emitter.on(event, listener);
-      return () => emitter.off(event, listener);
-    },
+    subscribe,
+    // One process: everywhere is here.
+    subscribeEverywhere: subscribe,
   };
 }

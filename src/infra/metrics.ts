@@ -12,6 +12,10 @@ export interface Metrics {
   timeToFirstToken: Histogram<'provider'>;
   tokensOut: Counter<'provider'>;
   activeGenerations: Gauge;
+  /** Redis connection and command failures (scale-out). */
+  redisErrors: Counter<'connection'>;
+  /** From a generation event's append to Redis to its emit on this instance (scale-out). */
+  streamRelayLag: Histogram;
 }
 
 export function createMetrics(options: { collectDefault: boolean }): Metrics {
@@ -65,8 +69,22 @@ export function createMetrics(options: { collectDefault: boolean }): Metrics {
     help: 'Generations running on this instance',
     registers: [registry],
   });
+  const redisErrors = new Counter({
+    name: 'redis_errors_total',
+    help: 'Redis connection errors and failed commands, by connection',
+    labelNames: ['connection'] as const,
+    registers: [registry],
+  });
+  const streamRelayLag = new Histogram({
+    name: 'ai_stream_relay_lag_seconds',
+    help: "From a generation event's append to its Redis stream to its emit on this instance",
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
   return {
     registry,
+    redisErrors,
+    streamRelayLag,
     httpRequestDuration,
     socketsConnected,
     socketEventsIn,

@@ -1,6 +1,13 @@
 // Fixed-window limits over rate-limiter-flexible. The store is pluggable: memory now, Redis
 // when REDIS_URL is configured, with the same Limiter API for every caller.
-import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
+import { unavailable } from '../errors.js';
 
 export interface LimitRule {
   /** Namespaces the keys of one rule, e.g. "login:email-ip". */
@@ -33,6 +40,22 @@ export const memoryRateLimiterStore: RateLimiterStore = (rule) =>
     duration: Math.max(1, Math.ceil(rule.windowMs / 1000)),
   });
 
+/** Limits every instance shares (scale-out): one counter per key in Redis, updated atomically. */
+export const redisRateLimiterStore =
+  (redis: Redis): RateLimiterStore =>
+  (rule) =>
+    new RateLimiterRedis({
+      storeClient: redis,
+      keyPrefix: `parley:limit:${rule.name}`,
+      points: rule.points,
+      duration: Math.max(1, Math.ceil(rule.windowMs / 1000)),
+      // Refused at once while Redis is away (503), never counted as allowed.
+      rejectIfRedisNotReady: true,
+    });
+
+/** A store that failed (Redis away): the caller gets 503, never an unchecked pass. */
+const storeFailed = () => unavailable('A shared service (Redis) is unavailable; try again shortly');
+
 export function createLimiter(store: RateLimiterStore, rule: LimitRule): Limiter {
   const backend = store(rule);
   return {
@@ -47,7 +70,7 @@ export function createLimiter(store: RateLimiterStore, rule: LimitRule): Limiter
         if (rejection instanceof RateLimiterRes) {
           return { allowed: false, retryAfterMs: rejection.msBeforeNext };
         }
-        throw rejection;
+        throw backend instanceof RateLimiterMemory ? rejection : storeFailed();
       }
     },
     refund: async (key) => {
@@ -55,11 +78,12 @@ export function createLimiter(store: RateLimiterStore, rule: LimitRule): Limiter
       // the key) since the hit, it starts a new window below zero: credit for a free guess.
       // Each refund that lands below zero takes back only its own point, so concurrent
       // refunds and hits still add up, on any store.
-      const after = await backend.reward(key, 1);
-      if (after.consumedPoints < 0) await backend.penalty(key, 1);
+      const after = await backend.reward(key, 1).catch(() => Promise.reject(storeFailed()));
+      if (after.consumedPoints < 0)
+        await backend.penalty(key, 1).catch(() => Promise.reject(storeFailed()));
     },
     reset: async (key) => {
-      await backend.delete(key);
+      await backend.delete(key).catch(() => Promise.reject(storeFailed()));
     },
   };
 }

@@ -4,7 +4,6 @@
 import type { DomainEvents, EventBus } from '../events/event-bus.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { ServerToClientEvents } from './events.js';
-import type { GenerationRooms } from './generation-bridge.js';
 import { conversationRoom, NO_SEED_EVENTS_ROOM, sessionRoom, userRoom } from './socket-auth.js';
 import type { ParleyServer } from './types.js';
 
@@ -12,8 +11,6 @@ export function bridgeDomainEvents(
   io: ParleyServer,
   events: EventBus,
   metrics: Metrics,
-  /** The answers running in each conversation: who leaves stops hearing them too. */
-  generationRooms: GenerationRooms,
 ): () => void {
   const now = () => new Date().toISOString();
   /** Emits to rooms and counts it: one emit is one event out, whatever the audience. */
@@ -70,10 +67,10 @@ export function bridgeDomainEvents(
     ),
     events.subscribe('conversation.deleted', ({ conversationId, by }) => {
       send(conversationRoom(conversationId), 'conversation:deleted', { conversationId, by });
-      // Nothing of it reaches anyone from now on: not its room, not its running answers (which
-      // the generation service stops).
+      // Nothing of it reaches anyone from now on: not its room, nor its running answers (their
+      // rooms are left in every process by generation-bridge.ts; the generation service stops
+      // them).
       io.in(conversationRoom(conversationId)).socketsLeave(conversationRoom(conversationId));
-      for (const room of generationRooms.of(conversationId)) io.in(room).socketsLeave(room);
     }),
     events.subscribe('participant.added', ({ conversationId, userId, role }) => {
       io.in(userRoom(userId)).socketsJoin(conversationRoom(conversationId));
@@ -92,10 +89,8 @@ export function bridgeDomainEvents(
         reason,
         timestamp: now(),
       });
-      io.in(userRoom(userId)).socketsLeave([
-        conversationRoom(conversationId),
-        ...generationRooms.of(conversationId),
-      ]);
+      // (The answers' rooms are left in every process by generation-bridge.ts.)
+      io.in(userRoom(userId)).socketsLeave(conversationRoom(conversationId));
     }),
     events.subscribe('ownership.transferred', ({ conversationId, ownerId, by }) =>
       send(conversationRoom(conversationId), 'conversation:updated', {

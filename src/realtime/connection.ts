@@ -35,7 +35,8 @@ export function onConnection(socket: ParleySocket, context: ConnectionContext): 
   const typingIn = new Set<string>();
   guardEvents(socket, context);
   const rescheduleExpiry = expireWithToken(socket);
-  registerClientEvents(socket, container, { typing, typingIn, rescheduleExpiry });
+  const followed = new Map<string, () => void>();
+  registerClientEvents(socket, container, { typing, typingIn, rescheduleExpiry, followed });
 
   track(
     container.presence
@@ -57,6 +58,8 @@ export function onConnection(socket: ParleySocket, context: ConnectionContext): 
     container.metrics.socketsConnected.dec();
     userSockets.release(userId);
     rescheduleExpiry.cancel();
+    for (const unfollow of followed.values()) unfollow();
+    followed.clear();
     for (const conversationId of typingIn) {
       if (typing.stop(conversationId, userId)) {
         context.io

@@ -50,8 +50,14 @@ export function createRealtimeGateway(
   );
 
   const generationRooms = new GenerationRooms();
-  const unbridge = bridgeDomainEvents(io, container.events, metrics, generationRooms);
-  const unfollow = bridgeGenerationLog(io, container.generationLog, generationRooms, metrics);
+  const unbridge = bridgeDomainEvents(io, container.events, metrics);
+  const unfollow = bridgeGenerationLog(
+    io,
+    container.events,
+    container.generationLog,
+    generationRooms,
+    metrics,
+  );
   return {
     io,
     close: async () => {

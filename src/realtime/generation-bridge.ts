@@ -1,13 +1,14 @@
 // Turns the generation log into socket events: an answer's start, end and errors to its
-// conversation's room, its deltas to the answer's own room (the sockets that follow it, live or
-// after generation:resume). It also remembers which answers of a conversation are running, so a
-// participant who leaves stops hearing them at once (broadcaster.ts).
-import type { GenerationLog } from '../ai/generation-log.js';
+// conversation's room, its deltas to the answer's own room (the sockets that follow it live).
+// It also remembers which answers of a conversation are running here, so a participant who
+// leaves stops hearing them at once.
+import { isTerminal, type GenerationEvent, type GenerationLog } from '../ai/generation-log.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { ParleyServer } from './types.js';
 import { AI_USER_ID } from './events.js';
 import { generationRoom, toSocketEvents } from './generation-events.js';
-import { conversationRoom } from './socket-auth.js';
+import { conversationRoom, userRoom } from './socket-auth.js';
 
 /** The rooms of the answers running in each conversation. */
 export class GenerationRooms {
@@ -31,8 +32,14 @@ export class GenerationRooms {
   }
 }
 
+/**
+ * Each process follows the answers of the conversations its own sockets are in, and emits their
+ * events to those sockets only (`io.local`): a delta crosses Redis once per process that needs
+ * it, never once per process per emit.
+ */
 export function bridgeGenerationLog(
   io: ParleyServer,
+  events: EventBus,
   log: GenerationLog,
   rooms: GenerationRooms,
   metrics: Metrics,
@@ -40,16 +47,13 @@ export function bridgeGenerationLog(
   const now = () => new Date().toISOString();
   const emit = (to: string[], name: string, payload: unknown) => {
     metrics.socketEventsOut.inc({ event: name });
-    (io.to(to).emit as (event: string, payload: unknown) => boolean)(name, payload);
+    (io.local.to(to).emit as (event: string, payload: unknown) => boolean)(name, payload);
   };
-  return log.onEvent((event) => {
+  const following = new Map<string, () => void>();
+  const relay = (event: GenerationEvent, conversationId: string) => {
     if (event.type === 'start') {
-      rooms.add(event.conversationId, event.generationId);
-      // Sockets in the conversation now follow the generation; a socket that connects later
-      // follows it with generation:resume, which replays what it missed first.
-      io.in(conversationRoom(event.conversationId)).socketsJoin(generationRoom(event.generationId));
-      emit([conversationRoom(event.conversationId)], 'typing:start', {
-        conversationId: event.conversationId,
+      emit([conversationRoom(conversationId)], 'typing:start', {
+        conversationId,
         userId: AI_USER_ID,
         timestamp: now(),
       });
@@ -57,16 +61,54 @@ export function bridgeGenerationLog(
     const to =
       event.type === 'delta'
         ? [generationRoom(event.generationId)]
-        : [conversationRoom(event.conversationId), generationRoom(event.generationId)];
+        : [conversationRoom(conversationId), generationRoom(event.generationId)];
     for (const [name, payload] of toSocketEvents(event)) emit(to, name, payload);
-    if (event.type === 'end' || event.type === 'error') {
-      rooms.remove(event.conversationId, event.generationId);
-      emit([conversationRoom(event.conversationId)], 'typing:stop', {
-        conversationId: event.conversationId,
+    if (isTerminal(event)) {
+      rooms.remove(conversationId, event.generationId);
+      following.get(event.generationId)?.();
+      following.delete(event.generationId);
+      emit([conversationRoom(conversationId)], 'typing:stop', {
+        conversationId,
         userId: AI_USER_ID,
         timestamp: now(),
       });
-      io.in(generationRoom(event.generationId)).socketsLeave(generationRoom(event.generationId));
+      io.local
+        .in(generationRoom(event.generationId))
+        .socketsLeave(generationRoom(event.generationId));
     }
-  });
+  };
+  const subscriptions = [
+    events.subscribeEverywhere('generation.started', async ({ generationId, conversationId }) => {
+      // Nobody here to tell: another process's sockets follow it from there.
+      if (!hasLocalSockets(io, conversationRoom(conversationId))) return;
+      rooms.add(conversationId, generationId);
+      // Sockets in the conversation now follow the generation; a socket that connects later
+      // follows it with generation:resume, which replays what it missed first.
+      io.local.in(conversationRoom(conversationId)).socketsJoin(generationRoom(generationId));
+      let ended = false;
+      const unfollow = await log.follow(generationId, -1, (event) => {
+        if (isTerminal(event)) ended = true;
+        relay(event, conversationId);
+      });
+      if (unfollow && !ended) following.set(generationId, unfollow);
+    }),
+    // Whoever leaves a conversation stops hearing its answers at once, on every process.
+    events.subscribeEverywhere('participant.removed', ({ conversationId, userId }) => {
+      const answers = rooms.of(conversationId);
+      if (answers.length) io.local.in(userRoom(userId)).socketsLeave(answers);
+    }),
+    events.subscribeEverywhere('conversation.deleted', ({ conversationId }) => {
+      for (const room of rooms.of(conversationId)) io.local.in(room).socketsLeave(room);
+    }),
+  ];
+  return () => {
+    subscriptions.forEach((unsubscribe) => unsubscribe());
+    for (const unfollow of following.values()) unfollow();
+    following.clear();
+  };
+}
+
+/** Whether any socket of this process is in the room (the adapter's own, local, room table). */
+function hasLocalSockets(io: ParleyServer, room: string): boolean {
+  return (io.of('/').adapter.rooms.get(room)?.size ?? 0) > 0;
 }

@@ -2,7 +2,7 @@
 // services, each answering its ack — or an `error` event when the client gave none.
 import type { z } from 'zod';
 import { AppError, type ErrorCode } from '../errors.js';
-import type { GenerationLog } from '../ai/generation-log.js';
+import { isTerminal } from '../ai/generation-log.js';
 import {
   ConversationRef,
   GenerationRef,
@@ -28,7 +28,6 @@ import type { TypingTracker } from './typing.js';
 export interface HandlerDeps {
   membership: MembershipService;
   generations: GenerationService;
-  generationLog: GenerationLog;
   messages: MessageService;
   participants: ParticipantService;
   tokens: TokenService;
@@ -42,6 +41,8 @@ export interface ConnectionTools {
   typingIn: Set<string>;
   /** Re-arms the disconnect at access-token expiry after auth:refresh. */
   rescheduleExpiry: () => void;
+  /** Answers this socket follows after generation:resume, by id: how to stop following. */
+  followed: Map<string, () => void>;
 }
 
 export type AckFn = (result: unknown) => void;
@@ -180,36 +181,34 @@ export function registerClientEvents(
   );
 
   on('generation:resume', GenerationResume, 'JOIN_FAILED', async ({ generationId, afterSeq }) => {
-    const generation = await deps.generations.access(principal(), generationId);
-    // From here to the join everything is synchronous: no live event can slip in between the
-    // replay and following the room, so the socket gets exactly the events after afterSeq.
-    const missed = deps.generationLog.read(generationId, afterSeq);
-    if (!missed)
-      throw new AppError(
-        'NOT_FOUND',
-        'This generation is no longer streamed; read its message instead',
-      );
-    for (const event of missed) {
-      for (const [name, payload] of toSocketEvents(event)) {
-        (socket.emit as (event: string, payload: unknown) => boolean)(name, payload);
-      }
-    }
-    const finished =
-      missed.some((e) => e.type === 'end' || e.type === 'error') ||
-      (deps.generationLog.read(generationId, -1) ?? []).some(
-        (e) => e.type === 'end' || e.type === 'error',
-      );
-    if (!finished) {
-      const { conversationId } = generation;
-      void socket.join(generationRoom(generationId));
-      // Removed between the access check and the join? Then the removal's leave may have run
-      // before this join: check again (the membership cache is dropped on removal) and leave.
-      await deps.membership.requireParticipant(conversationId, userId).catch(async (error) => {
-        await socket.leave(generationRoom(generationId));
-        throw error;
-      });
-    }
-    return { generationId, replayed: missed.length, finished };
+    // The same path as an SSE stream (GenerationService.openStream): access checked, the missed
+    // events replayed, then each new one, exactly once, until the end or until the caller may no
+    // longer see the conversation.
+    const follow = await deps.generations.openStream(principal(), generationId, afterSeq);
+    // From now on this socket hears the answer from this follow alone (a second resume replaces
+    // the first; the live room would send each event twice).
+    tools.followed.get(generationId)?.();
+    tools.followed.delete(generationId);
+    await socket.leave(generationRoom(generationId));
+    if (!follow) return { generationId, replayed: 0, finished: true };
+    let replayed = 0;
+    let finished = false;
+    let live = false;
+    const unfollow = await follow(
+      (event) => {
+        if (!live) replayed += 1;
+        if (isTerminal(event)) finished = true;
+        for (const [name, payload] of toSocketEvents(event)) {
+          (socket.emit as (event: string, payload: unknown) => boolean)(name, payload);
+        }
+        if (finished) tools.followed.delete(generationId);
+      },
+      () => tools.followed.delete(generationId),
+    );
+    live = true;
+    if (finished) unfollow();
+    else tools.followed.set(generationId, unfollow);
+    return { generationId, replayed, finished };
   });
 
   on('auth:refresh', SocketAuthRefresh, 'UNAUTHORIZED', async ({ token }) => {

@@ -15,13 +15,13 @@ export function watchAccess(
     lost();
   };
   const subscriptions = [
-    events.subscribe('participant.removed', (e) => {
+    events.subscribeEverywhere('participant.removed', (e) => {
       if (e.conversationId === viewer.conversationId && e.userId === viewer.userId) end();
     }),
-    events.subscribe('conversation.deleted', (e) => {
+    events.subscribeEverywhere('conversation.deleted', (e) => {
       if (e.conversationId === viewer.conversationId) end();
     }),
-    events.subscribe('session.revoked', (e) => {
+    events.subscribeEverywhere('session.revoked', (e) => {
       if (e.sessionId === viewer.sessionId) end();
     }),
   ];

@@ -3,7 +3,7 @@
 // every follower, and a title for a new conversation after its first exchange (SPEC §7).
 import type { FittedContext } from '../ai/context.js';
 import type { GenerationLog } from '../ai/generation-log.js';
-import { RunFailure, streamAnswer, terminalSeq } from '../ai/generation-runner.js';
+import { RunFailure, streamAnswer } from '../ai/generation-runner.js';
 import { ProviderError, type AiProvider, type StreamChunk } from '../ai/provider.js';
 import { suggestTitle } from '../ai/title.js';
 import type { Generation } from '../db/schema.js';
@@ -49,6 +49,8 @@ export class AnswerRunner {
       conversationId: generation.conversationId,
     };
     metrics.activeGenerations.inc();
+    // The seq of the last event out: the terminal event takes the next (start is 0).
+    let lastSeq = 0;
     try {
       const { fitted, question, chunks } = await upstream;
       const result = await streamAnswer(chunks, log, ids, {
@@ -66,6 +68,7 @@ export class AnswerRunner {
         onProgress: (content) =>
           void generations.saveProgress(generation.messageId, content).catch(() => undefined),
       });
+      lastSeq = result.lastSeq;
       await generations.finish(generation, {
         ...result,
         model: generation.model,
@@ -78,9 +81,9 @@ export class AnswerRunner {
           },
         },
       });
-      log.publish({
+      log.append({
         type: 'end',
-        seq: terminalSeq(log, generation.id),
+        seq: result.lastSeq + 1,
         ...ids,
         status: 'SENT',
         finishReason: result.finishReason,
@@ -97,7 +100,8 @@ export class AnswerRunner {
       if (this.deps.titles && !result.stopped && question)
         await this.titleIfNew(provider, generation, question, result.content);
     } catch (error) {
-      await this.failed(provider, generation, ids, error);
+      if (error instanceof RunFailure) lastSeq = error.lastSeq;
+      await this.failed(provider, generation, ids, error, lastSeq);
     } finally {
       metrics.activeGenerations.dec();
     }
@@ -108,6 +112,7 @@ export class AnswerRunner {
     generation: Generation,
     ids: { generationId: string; messageId: string; conversationId: string },
     error: unknown,
+    lastSeq: number,
   ) {
     const reason = error instanceof RunFailure ? error.reason : error;
     const partial = error instanceof RunFailure ? error.partial : '';
@@ -122,9 +127,9 @@ export class AnswerRunner {
       this.deps.logger.error('Could not record a failed generation', describeError(e));
       return undefined;
     });
-    this.deps.log.publish({
+    this.deps.log.append({
       type: 'error',
-      seq: terminalSeq(this.deps.log, generation.id),
+      seq: lastSeq + 1,
       ...ids,
       status: 'FAILED',
       error: text,

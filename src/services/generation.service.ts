@@ -39,8 +39,12 @@ export interface Question {
   createdAt: Date;
 }
 
-/** Follows a generation's events; `lost` is called when the follower may no longer see it. */
-export type Follow = (listener: GenerationListener, lost: () => void) => () => void;
+/**
+ * Follows a generation's events (those after the resume point, then each new one, exactly once);
+ * `lost` is called when the follower may no longer see it. Resolves, after the replay, with the
+ * function that stops following.
+ */
+export type Follow = (listener: GenerationListener, lost: () => void) => Promise<() => void>;
 
 /** How long a user over the cap is told to wait before trying again (answers take seconds). */
 const CAP_RETRY_SECONDS = 5;
@@ -192,11 +196,13 @@ export class GenerationService {
       conversationId: question.conversationId,
       message: toMessageView(message, undefined),
     });
-    publishStart(this.deps.log, {
+    const ids = {
       generationId: generation.id,
       messageId: message.id,
       conversationId: question.conversationId,
-    });
+    };
+    publishStart(this.deps.log, ids);
+    this.deps.events.publish('generation.started', ids);
     const done = this.runner
       .run(provider, generation, upstream, startedAt)
       .finally(() => {
@@ -238,7 +244,7 @@ export class GenerationService {
     afterSeq: number,
   ): Promise<Follow | undefined> {
     const generation = await this.access(principal, generationId);
-    const events = this.deps.log.read(generationId, -1);
+    const events = await this.deps.log.read(generationId, -1);
     if (!events) {
       throw new AppError(
         'NOT_FOUND',
@@ -251,14 +257,14 @@ export class GenerationService {
     if (last && (last.type === 'end' || last.type === 'error') && last.seq <= afterSeq) {
       return undefined;
     }
-    return (listener, lost) => {
-      let unfollow: () => void = () => undefined;
+    return async (listener, lost) => {
+      let unfollow: (() => void) | undefined;
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
         unwatch();
-        unfollow();
+        unfollow?.();
         lost();
       };
       // Watched before anything is sent, then checked again: a removal that landed between the
@@ -268,12 +274,16 @@ export class GenerationService {
         { ...principal, conversationId: generation.conversationId },
         end,
       );
-      unfollow = this.deps.log.follow(generationId, afterSeq, listener) ?? (() => undefined);
+      const following = await this.deps.log.follow(generationId, afterSeq, (event) => {
+        if (!ended) listener(event);
+      });
+      if (ended) following?.();
+      else unfollow = following;
       this.access(principal, generationId).catch(end);
       return () => {
         ended = true;
         unwatch();
-        unfollow();
+        unfollow?.();
       };
     };
   }
