@@ -1,11 +1,11 @@
-// The stop button: aborts a running generation's upstream request. In-process now; with Redis
-// the same interface fans a stop out to whichever instance runs the generation.
+// The stop button: aborts a running generation's upstream request. In-process here; with Redis
+// (redis-stop-signals.ts) a stop reaches whichever process runs the generation.
 
 export interface StopSignals {
   /** Registers a running generation; returns its signal and a function to forget it. */
   register(generationId: string): { signal: AbortSignal; release: () => void };
-  /** Stops it if it runs here; true when it was running. */
-  stop(generationId: string): boolean;
+  /** Stops it wherever it runs (whether it was running is for the database to say). */
+  stop(generationId: string): Promise<void>;
 }
 
 export class MemoryStopSignals implements StopSignals {
@@ -17,10 +17,8 @@ export class MemoryStopSignals implements StopSignals {
     return { signal: controller.signal, release: () => void this.running.delete(generationId) };
   }
 
-  stop(generationId: string): boolean {
-    const controller = this.running.get(generationId);
-    if (!controller || controller.signal.aborted) return false;
-    controller.abort();
-    return true;
+  stop(generationId: string): Promise<void> {
+    this.running.get(generationId)?.abort();
+    return Promise.resolve();
   }
 }
