@@ -16,6 +16,8 @@ export interface RedisClients {
   subscriber: Redis;
   /** Options for BullMQ's own connections (its blocking commands must wait, not fail). */
   queueOptions: RedisOptions;
+  /** A publisher and a subscriber of their own, for the Socket.IO Redis adapter. */
+  adapterClients(): { pub: Redis; sub: Redis };
   /** Waits until the command connection is ready (the first connect). */
   ready(): Promise<void>;
   ping(): Promise<void>;
@@ -69,10 +71,26 @@ export function connectRedis(
   );
   // Connecting starts now; a Redis that is down at start is waited for (with the rest refused).
   const firstConnect = Promise.allSettled([command.connect(), subscriber.connect()]);
+  const extra: Redis[] = [];
+  const own = (name: string, client: Redis) => {
+    extra.push(client);
+    return watch(name, client);
+  };
   return {
     command,
     subscriber,
     queueOptions: { ...base, lazyConnect: false, maxRetriesPerRequest: null },
+    adapterClients: () => ({
+      // An emit while Redis is away fails at once rather than arriving late after a reconnect.
+      pub: own(
+        'adapter-pub',
+        command.duplicate({ lazyConnect: false, connectionName: 'parley:adapter-pub' }),
+      ),
+      sub: own(
+        'adapter-sub',
+        subscriber.duplicate({ lazyConnect: false, connectionName: 'parley:adapter-sub' }),
+      ),
+    }),
     ready: async () => {
       await firstConnect;
       if (command.status === 'ready') return;
@@ -82,9 +100,9 @@ export function connectRedis(
       await redisCall(() => command.ping());
     },
     close: async () => {
-      await Promise.allSettled([command.quit(), subscriber.quit()]);
-      command.disconnect();
-      subscriber.disconnect();
+      const all = [command, subscriber, ...extra];
+      await Promise.allSettled(all.map((client) => client.quit()));
+      for (const client of all) client.disconnect();
     },
   };
 }

@@ -214,10 +214,17 @@ export class GenerationRepository {
    * A worker takes a running answer: its lease is free (the queue's, or one whose holder stopped
    * renewing it). Undefined when the answer ended or another live process holds it.
    */
-  async claim(generationId: string, owner: string, leaseMs: number): Promise<Generation | undefined> {
+  async claim(
+    generationId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<Generation | undefined> {
     const [row] = await this.db
       .update(generations)
-      .set({ leaseOwner: owner, leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+      .set({
+        leaseOwner: owner,
+        leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
+      })
       .where(
         and(
           eq(generations.id, generationId),

@@ -82,14 +82,7 @@ export class AnswerJobs {
           conversationId: job.conversationId,
           createdAt: new Date(job.question.createdAt),
         });
-        return requestAnswer(
-          provider,
-          policy,
-          job.model,
-          job.settings,
-          history,
-          stop.signal,
-        );
+        return requestAnswer(provider, policy, job.model, job.settings, history, stop.signal);
       })();
       upstream.catch(() => undefined);
       await this.deps.runner.run(provider, generation, upstream, job.startedAt);

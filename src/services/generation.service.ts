@@ -235,7 +235,14 @@ export class GenerationService {
     };
     let generation: Generation;
     try {
-      generation = await this.startRows(provider, generationId, ticket.userId, question, model, replaces);
+      generation = await this.startRows(
+        provider,
+        generationId,
+        ticket.userId,
+        question,
+        model,
+        replaces,
+      );
     } catch (error) {
       void this.deps.stops.stop(generationId); // closes the upstream request already sent
       release();

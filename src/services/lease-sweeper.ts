@@ -35,7 +35,8 @@ export function startLeaseSweeper(deps: {
         if (generation.requestedBy)
           await deps.cap.release(generation.requestedBy, generation.id).catch(() => undefined);
       }
-      if (failed.length) deps.logger.warn(`${failed.length} interrupted AI answer(s) marked FAILED`);
+      if (failed.length)
+        deps.logger.warn(`${failed.length} interrupted AI answer(s) marked FAILED`);
     } catch (error) {
       deps.logger.warn('Could not sweep expired answer leases', describeError(error));
     } finally {
