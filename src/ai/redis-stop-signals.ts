@@ -20,7 +20,7 @@ export interface RedisStopSignalsOptions {
   command: Redis;
   /** The process's shared SUBSCRIBE connection (resubscribes by itself after a reconnect). */
   subscriber: Redis;
-  /** Redis failures while polling or subscribing: reported here, never thrown. */
+  /** Redis failures while polling (and checking at register): reported here, never thrown. */
   onError(error: unknown): void;
   /** How often the stop keys of this process's generations are checked. */
   pollMs?: number;
