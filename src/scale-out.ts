@@ -3,6 +3,7 @@
 // nothing here is loaded into play. One place for the choice, so the container reads the same in
 // both modes.
 import { randomBytes } from 'node:crypto';
+import { Gauge } from 'prom-client';
 import { hostname } from 'node:os';
 import { MemoryGenerationLog, type GenerationLog } from './ai/generation-log.js';
 import { RedisAnswerCap } from './ai/redis-answer-cap.js';
@@ -20,7 +21,7 @@ import {
   redisRateLimiterStore,
   type RateLimiterStore,
 } from './infra/rate-limiter.js';
-import { connectRedis, type RedisClients } from './infra/redis.js';
+import { connectRedis, redisCall, type RedisClients } from './infra/redis.js';
 import { RedisCache } from './infra/redis-cache.js';
 import { RedisPresenceStore } from './infra/redis-presence-store.js';
 import { createGenerationQueue, type GenerationQueue } from './queue/generation-queue.js';
@@ -92,18 +93,36 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
     command: redis.command,
     subscriber: redis.subscriber,
     onError: reportRedis,
-    onRelayed: (lagMs) => metrics.streamRelayLag.observe(lagMs / 1000),
+    onRelayed: (lagMs: number) => metrics.streamRelayLag.observe(lagMs / 1000),
   });
-  const stops = new RedisStopSignals({
+  const redisStops = new RedisStopSignals({
     command: redis.command,
     subscriber: redis.subscriber,
     onError: reportRedis,
   });
+  // A stop Redis cannot take is a 503 to whoever pressed it (the local abort happened anyway).
+  const stops: StopSignals = {
+    register: (generationId) => redisStops.register(generationId),
+    stop: (generationId) => redisCall(() => redisStops.stop(generationId)),
+  };
   const cap = new RedisAnswerCap({
     redis: redis.command,
     maxPendingPerUser: config.AI_MAX_PENDING_PER_USER,
   });
   const jobs = createGenerationQueue(url, redis.queueOptions);
+  // Read from Redis when /metrics is scraped; a Redis that is away leaves the last values.
+  new Gauge({
+    name: 'ai_queue_jobs',
+    help: 'Generation jobs in the cluster-wide queue, by state (waiting, active)',
+    labelNames: ['state'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      const counts = await jobs.counts().catch(() => undefined);
+      if (!counts) return;
+      this.set({ state: 'waiting' }, counts.waiting);
+      this.set({ state: 'active' }, counts.active);
+    },
+  });
   return {
     instanceId,
     redis,
@@ -116,18 +135,24 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
     queue: {
       jobs,
       cap: {
-        reserve: (userId, ticketId) => cap.reserve(userId, ticketId),
-        release: (userId, ticketId) => cap.release(userId, ticketId),
-        renew: (userId, ticketId) => cap.renew(userId, ticketId),
+        // A Redis that is away: 503 to the sender (nothing was stored yet).
+        reserve: (userId, ticketId) => redisCall(() => cap.reserve(userId, ticketId)),
+        release: (userId, ticketId) => redisCall(() => cap.release(userId, ticketId)),
+        renew: (userId, ticketId) => redisCall(() => cap.renew(userId, ticketId)),
       },
       queueLeaseMs: QUEUE_LEASE_MS,
     },
     start: async () => {
       await redis.ready();
-      await Promise.all([events.start(), stops.start()]);
+      await Promise.all([events.start(), redisStops.start()]);
     },
     close: async () => {
-      await Promise.allSettled([events.stop(), stops.close(), generationLog.close(), jobs.close()]);
+      await Promise.allSettled([
+        events.stop(),
+        redisStops.close(),
+        generationLog.close(),
+        jobs.close(),
+      ]);
       await redis.close();
     },
   };

@@ -75,8 +75,11 @@ export class RedisAnswerCap {
   }
 
   /** A place for one more answer of `userId`, or undefined when the user holds the cap. */
-  async reserve(userId: string): Promise<AnswerReservation | undefined> {
-    const ticketId = randomUUID();
+  /** `ticketId`: the caller's id for the place (the answer's generation id), else a new one. */
+  async reserve(
+    userId: string,
+    ticketId: string = randomUUID(),
+  ): Promise<AnswerReservation | undefined> {
     const rank = await this.redis.parleyAnswerReserve(
       answersKey(userId),
       ticketId,

@@ -5,6 +5,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { unavailable, AppError } from '../errors.js';
 import type { Metrics } from './metrics.js';
+import { isOutage } from '../utils/outage.js';
 
 /** A command that gets no answer in this long fails (a half-open connection). */
 const COMMAND_TIMEOUT_MS = 2_000;
@@ -121,13 +122,4 @@ export async function redisCall<T>(command: () => Promise<T>): Promise<T> {
 }
 
 /** The errors ioredis gives when it cannot reach Redis, as opposed to a command's own error. */
-export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === 'MaxRetriesPerRequestError') return true;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH)/.test(code))
-    return true;
-  return /Connection is closed|enableOfflineQueue|Command timed out|Stream isn't writeable|connect ETIMEDOUT/i.test(
-    error.message,
-  );
-}
+export const isConnectionError = isOutage;

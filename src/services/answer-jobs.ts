@@ -57,7 +57,7 @@ export class AnswerJobs {
   /** Waits for the running answers (shutdown); they are stopped after `graceMs`. */
   async drain(graceMs: number): Promise<void> {
     const timer = setTimeout(() => {
-      for (const id of this.running.keys()) void this.deps.stops.stop(id);
+      for (const id of this.running.keys()) void this.deps.stops.stop(id).catch(() => undefined);
     }, graceMs);
     await Promise.allSettled([...this.running.values()].map((answer) => answer.done));
     clearTimeout(timer);

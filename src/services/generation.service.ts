@@ -244,7 +244,8 @@ export class GenerationService {
         replaces,
       );
     } catch (error) {
-      void this.deps.stops.stop(generationId); // closes the upstream request already sent
+      // Closes the upstream request already sent (the local abort happens whatever Redis says).
+      void this.deps.stops.stop(generationId).catch(() => undefined);
       release();
       this.running.delete(generationId);
       return this.notStarted(error, conversationId);
@@ -435,7 +436,7 @@ export class GenerationService {
   /** Waits for the answers running here (graceful shutdown), stopping them after `graceMs`. */
   async drain(graceMs: number): Promise<void> {
     const timer = setTimeout(() => {
-      for (const id of this.running.keys()) void this.deps.stops.stop(id);
+      for (const id of this.running.keys()) void this.deps.stops.stop(id).catch(() => undefined);
     }, graceMs);
     await Promise.allSettled([...this.running.values()].map((answer) => answer.done));
     clearTimeout(timer);
