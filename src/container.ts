@@ -225,7 +225,9 @@ export function createContainer(
     generationLog,
     provider,
     membership,
-    presence: new PresenceService(shared.presenceStore, users),
+    presence: new PresenceService(shared.presenceStore, users, (error, userId) =>
+      logger.warn('Presence: lastActiveAt not recorded', { userId, ...describeError(error) }),
+    ),
     conversations: new ConversationService(
       conversationRepository,
       participantRepository,

@@ -9,6 +9,7 @@ import { onConnection } from './connection.js';
 import { bridgeGenerationLog, GenerationRooms } from './generation-bridge.js';
 import { authenticateSocket, conversationRoom, userRoom } from './socket-auth.js';
 import type { ParleyServer } from './types.js';
+import { startPresenceTimers } from './presence-sweep.js';
 import { TypingTracker } from './typing.js';
 import { UserSockets } from './user-sockets.js';
 
@@ -57,6 +58,8 @@ export function createRealtimeGateway(
     onConnection(socket, { io, container, typing, userSockets, track }),
   );
 
+  // Presence with a TTL: this instance's sockets are refreshed, a dead instance's users swept.
+  const stopPresence = startPresenceTimers(io, container);
   const generationRooms = new GenerationRooms();
   const unbridge = bridgeDomainEvents(io, container.events, metrics);
   const unfollow = bridgeGenerationLog(
@@ -69,6 +72,7 @@ export function createRealtimeGateway(
   return {
     io,
     close: async () => {
+      await stopPresence();
       unbridge();
       unfollow();
       typing.clear();
