@@ -5,6 +5,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Container } from '../container.js';
 import { bridgeDomainEvents } from './broadcaster.js';
+import { createRoomEmitter } from './large-emit.js';
 import { onConnection } from './connection.js';
 import { bridgeGenerationLog, GenerationRooms } from './generation-bridge.js';
 import { authenticateSocket, conversationRoom, userRoom } from './socket-auth.js';
@@ -61,7 +62,12 @@ export function createRealtimeGateway(
   // Presence with a TTL: this instance's sockets are refreshed, a dead instance's users swept.
   const stopPresence = startPresenceTimers(io, container);
   const generationRooms = new GenerationRooms();
-  const unbridge = bridgeDomainEvents(io, container.events, metrics);
+  const unbridge = bridgeDomainEvents(
+    io,
+    container.events,
+    metrics,
+    createRoomEmitter(io, container.redis?.command, container.logger),
+  );
   const unfollow = bridgeGenerationLog(
     io,
     container.events,
