@@ -3,53 +3,22 @@
 // conversation is deleted). Two ways to run one: in this process (the embedded default:
 // answer-runner.ts right here, the request sent before the rows are written), or, with Redis,
 // queued for a worker (answer-jobs.ts) after the rows are written.
-import type { GenerationListener, GenerationLog } from '../ai/generation-log.js';
-import { publishStart } from '../ai/generation-runner.js';
-import type { AiProvider } from '../ai/provider.js';
-import type { FairScheduler, Ticket } from '../ai/scheduler.js';
-import type { StopSignals } from '../ai/stop-signals.js';
+import type { GenerationListener } from '../ai/generation-log.js';
 import type { ConversationSettings, Generation } from '../db/schema.js';
-import type { EventBus } from '../events/event-bus.js';
-import { AppError, conflict, notFound, rateLimited } from '../errors.js';
-import type { Metrics } from '../infra/metrics.js';
-import type { GenerationQueue } from '../queue/generation-queue.js';
-import type { ConversationRepository } from '../repositories/conversation.repository.js';
-import {
-  ConversationGone,
-  type GenerationRepository,
-} from '../repositories/generation.repository.js';
-import type { MessageRepository } from '../repositories/message.repository.js';
+import { AppError, conflict, rateLimited } from '../errors.js';
 import { createId } from '../utils/ids.js';
-import { describeError, type Logger } from '../utils/logger.js';
 import { requireRole } from './access.js';
-import type { AiPolicy } from './ai-policy.js';
 import { watchAccess } from './access-watch.js';
-import type { AnswerCap } from './answer-cap.js';
-import { requestAnswer, stoppedBeforeItsTurn } from './answer-request.js';
-import { AnswerRunner, type Upstream } from './answer-runner.js';
+import { AnswerRunner } from './answer-runner.js';
+import { AnswerStarter } from './answer-starter.js';
+import type {
+  AnswerPlace,
+  GenerationDeps,
+  GenerationRef,
+  Question,
+  QueueMode,
+} from './generation-types.js';
 import type { Principal } from './session.service.js';
-import { toMessageView } from './views.js';
-
-export interface GenerationRef {
-  id: string;
-  messageId: string;
-}
-
-/** The user message an answer answers: where it sits decides what the answer reads. */
-export interface Question {
-  id: string;
-  conversationId: string;
-  createdAt: Date;
-}
-
-/**
- * One answer's place in its user's cap, reserved before anything is stored and released when the
- * answer does not start after all (or ends). In-process a scheduler ticket; queued, a place in
- * the cluster-wide cap whose id becomes the answer's generation id.
- */
-export type AnswerPlace =
-  | { kind: 'inline'; userId: string; ticket: Ticket; release(): void }
-  | { kind: 'queued'; userId: string; id: string; rank: number; release(): void };
 
 /**
  * Follows a generation's events (those after the resume point, then each new one, exactly once);
@@ -61,44 +30,19 @@ export type Follow = (listener: GenerationListener, lost: () => void) => Promise
 /** How long a user over the cap is told to wait before trying again (answers take seconds). */
 const CAP_RETRY_SECONDS = 5;
 
-/** With Redis: the queue, the cluster-wide cap and how long an unclaimed answer may wait. */
-export interface QueueMode {
-  jobs: GenerationQueue;
-  cap: AnswerCap;
-  /** An answer no worker has taken this long is failed (its lease, see lease-sweeper.ts). */
-  queueLeaseMs: number;
-}
+export type { AnswerPlace, GenerationDeps, GenerationRef, Question, QueueMode };
 
 export class GenerationService {
   private readonly runner: AnswerRunner;
-  /** Answers started here and not yet finished (in-process: waiting for their turn or running). */
-  private readonly running = new Map<string, { conversationId: string; done: Promise<void> }>();
+  private readonly starter: AnswerStarter;
 
-  constructor(
-    private readonly deps: {
-      provider: AiProvider | undefined;
-      generations: GenerationRepository;
-      messages: MessageRepository;
-      conversations: ConversationRepository;
-      log: GenerationLog;
-      stops: StopSignals;
-      scheduler: FairScheduler;
-      policy: AiPolicy;
-      events: EventBus;
-      metrics: Metrics;
-      logger: Logger;
-      titles: boolean;
-      /** Set with Redis: answers are queued for workers instead of run here. */
-      queue?: QueueMode | undefined;
-    },
-  ) {
+  constructor(private readonly deps: GenerationDeps) {
     this.runner = new AnswerRunner(deps);
+    this.starter = new AnswerStarter(deps, this.runner);
     // A deleted conversation's answers stop at once, wherever they run: nobody may read them
     // any more (SPEC §8).
     deps.events.subscribe('conversation.deleted', async ({ conversationId }) => {
-      const ids = new Set<string>();
-      for (const [id, answer] of this.running)
-        if (answer.conversationId === conversationId) ids.add(id);
+      const ids = new Set<string>(this.starter.runningIn(conversationId));
       if (deps.queue)
         for (const id of await deps.generations.runningIn(conversationId)) ids.add(id);
       await Promise.all([...ids].map((id) => deps.stops.stop(id)));
@@ -178,178 +122,8 @@ export class GenerationService {
       throw conflict('AI answers are turned off on this server');
     }
     return place.kind === 'queued'
-      ? this.answerQueued(provider, place, question, settings, replaces)
-      : this.answerHere(provider, place.ticket, question, settings, replaces);
-  }
-
-  /** In this process: the request goes upstream first, the rows are written meanwhile. */
-  private async answerHere(
-    provider: AiProvider,
-    ticket: Ticket,
-    question: Question,
-    settings: ConversationSettings | null,
-    replaces?: string,
-  ): Promise<GenerationRef | undefined> {
-    const startedAt = Date.now(); // time to first token counts from here
-    const generationId = createId();
-    const model = this.deps.policy.modelFor(settings);
-    const stop = this.deps.stops.register(generationId);
-    // Known from now on, so deleting the conversation stops it even before its rows exist.
-    const conversationId = question.conversationId;
-    this.running.set(generationId, { conversationId, done: Promise.resolve() });
-    const ask = async (signal: AbortSignal) =>
-      requestAnswer(
-        provider,
-        this.deps.policy,
-        model,
-        settings ?? {},
-        await this.deps.messages.history(question),
-        signal,
-      );
-    let upstream: Promise<Upstream>;
-    if (ticket.startNow()) {
-      // The request goes upstream before the answer's rows are written: an upstream takes tens
-      // of milliseconds to its first token, and the writes fit into that wait instead of adding
-      // to the time to first token (bench/ttft.ts). Only the history is read first (PGlite
-      // serves one statement at a time). Failures surface where `run` awaits.
-      const history = this.deps.messages.history(question);
-      upstream = history.then((rows) =>
-        requestAnswer(provider, this.deps.policy, model, settings ?? {}, rows, stop.signal),
-      );
-      upstream.catch(() => undefined);
-      await history.catch(() => undefined);
-      // One turn of the event loop lets the HTTP client put the request on the wire before the
-      // writes below (PGlite runs them on this thread).
-      await new Promise((resolve) => setImmediate(resolve));
-    } else {
-      // Its turn comes later: read the history then, so the answer sees what was said meanwhile.
-      upstream = ticket.started(stop.signal).then(
-        () => ask(stop.signal),
-        () => stoppedBeforeItsTurn(),
-      );
-      upstream.catch(() => undefined);
-    }
-    const release = () => {
-      stop.release();
-      ticket.release();
-    };
-    let generation: Generation;
-    try {
-      generation = await this.startRows(
-        provider,
-        generationId,
-        ticket.userId,
-        question,
-        model,
-        replaces,
-      );
-    } catch (error) {
-      // Closes the upstream request already sent (the local abort happens whatever Redis says).
-      void this.deps.stops.stop(generationId).catch(() => undefined);
-      release();
-      this.running.delete(generationId);
-      return this.notStarted(error, conversationId);
-    }
-    const done = this.runner
-      .run(provider, generation, upstream, startedAt)
-      .finally(release)
-      .finally(() => this.running.delete(generation.id));
-    this.running.set(generation.id, { conversationId, done });
-    return { id: generation.id, messageId: generation.messageId };
-  }
-
-  /** With Redis: the rows are written, then the job is queued for a worker. */
-  private async answerQueued(
-    provider: AiProvider,
-    place: Extract<AnswerPlace, { kind: 'queued' }>,
-    question: Question,
-    settings: ConversationSettings | null,
-    replaces?: string,
-  ): Promise<GenerationRef | undefined> {
-    const startedAt = Date.now();
-    const model = this.deps.policy.modelFor(settings);
-    const queue = this.deps.queue!;
-    let generation: Generation;
-    try {
-      generation = await this.startRows(
-        provider,
-        place.id,
-        place.userId,
-        question,
-        model,
-        replaces,
-        queue,
-      );
-    } catch (error) {
-      place.release();
-      return this.notStarted(error, question.conversationId);
-    }
-    try {
-      await queue.jobs.enqueue(
-        {
-          generationId: generation.id,
-          conversationId: question.conversationId,
-          messageId: generation.messageId,
-          userId: place.userId,
-          question: { id: question.id, createdAt: question.createdAt.toISOString() },
-          model,
-          settings: settings ?? {},
-          startedAt,
-        },
-        place.rank,
-      );
-    } catch (error) {
-      // The question stands; its answer ends at once, failed, and says why.
-      this.deps.logger.error('Could not queue an AI answer', describeError(error));
-      place.release();
-      await this.runner.failed(provider, generation, error, 0);
-    }
-    return { id: generation.id, messageId: generation.messageId };
-  }
-
-  /** The answer's rows, then its announcement: message:new, the start event, every process told. */
-  private async startRows(
-    provider: AiProvider,
-    generationId: string,
-    userId: string,
-    question: Question,
-    model: string,
-    replaces: string | undefined,
-    queue?: QueueMode,
-  ): Promise<Generation> {
-    const { generation, message } = await this.deps.generations.start({
-      id: generationId,
-      conversationId: question.conversationId,
-      userMessageId: question.id,
-      requestedBy: userId,
-      provider: provider.name,
-      model,
-      replaces,
-      queueLeaseMs: queue?.queueLeaseMs,
-    });
-    // A new answer has no author, reactions or files: its view needs no queries.
-    this.deps.events.publish('message.created', {
-      conversationId: question.conversationId,
-      message: toMessageView(message, undefined),
-    });
-    const ids = {
-      generationId: generation.id,
-      messageId: message.id,
-      conversationId: question.conversationId,
-    };
-    publishStart(this.deps.log, ids);
-    this.deps.events.publish('generation.started', ids);
-    return generation;
-  }
-
-  private notStarted(error: unknown, conversationId: string): undefined {
-    if (error instanceof ConversationGone) throw notFound('Conversation');
-    // The question is stored and was announced: the send stands, without an answer.
-    this.deps.logger.error('Could not start an AI answer', {
-      conversationId,
-      ...describeError(error),
-    });
-    return undefined;
+      ? this.starter.queued(provider, place, question, settings, replaces)
+      : this.starter.here(provider, place.ticket, question, settings, replaces);
   }
 
   /** Any participant may stop a generation; false when it was not running. */
@@ -434,11 +208,7 @@ export class GenerationService {
   }
 
   /** Waits for the answers running here (graceful shutdown), stopping them after `graceMs`. */
-  async drain(graceMs: number): Promise<void> {
-    const timer = setTimeout(() => {
-      for (const id of this.running.keys()) void this.deps.stops.stop(id).catch(() => undefined);
-    }, graceMs);
-    await Promise.allSettled([...this.running.values()].map((answer) => answer.done));
-    clearTimeout(timer);
+  drain(graceMs: number): Promise<void> {
+    return this.starter.drain(graceMs);
   }
 }
