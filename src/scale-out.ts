@@ -30,6 +30,8 @@ import { describeError, type Logger } from './utils/logger.js';
 
 /** An answer no worker took within this long is failed (the queue's lease). */
 const QUEUE_LEASE_MS = 10 * 60_000;
+/** How long a start waits for Redis before serving without it (until it comes). */
+const START_WAIT_MS = 5_000;
 /** Redis connection errors are logged at most this often (a Redis that is down errors per retry). */
 const REDIS_ERROR_LOG_EVERY_MS = 10_000;
 
@@ -144,8 +146,16 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
       queueLeaseMs: QUEUE_LEASE_MS,
     },
     start: async () => {
-      await redis.ready();
-      await Promise.all([events.start(), redisStops.start()]);
+      // Subscribed before serving, so no cluster event is missed; but a Redis that is down at
+      // start does not keep this process from serving (503s meanwhile): the subscriptions
+      // complete by themselves once it is back.
+      const subscribed = Promise.all([redis.ready(), events.start(), redisStops.start()]);
+      subscribed.catch(reportRedis);
+      const waited = await Promise.race([
+        subscribed.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), START_WAIT_MS).unref()),
+      ]).catch(() => false);
+      if (!waited) logger.warn('Redis is not reachable yet: serving 503s until it is');
     },
     close: async () => {
       await Promise.allSettled([
