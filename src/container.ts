@@ -1,22 +1,16 @@
 // Builds the object graph once: configuration, database, infrastructure, services. The HTTP app,
 // the server and the tests all start from a Container, so each wiring decision lives here.
-import { MemoryGenerationLog, type GenerationLog } from './ai/generation-log.js';
+import type { GenerationLog } from './ai/generation-log.js';
 import type { AiProvider } from './ai/provider.js';
 import { createProvider } from './ai/providers/index.js';
 import { FairScheduler } from './ai/scheduler.js';
-import { MemoryStopSignals } from './ai/stop-signals.js';
 import type { Config } from './config/env.js';
 import type { Database } from './db/client.js';
-import { createInProcessEventBus, type EventBus } from './events/event-bus.js';
-import { MemoryCache, type Cache } from './infra/cache.js';
-import { MemoryPresenceStore } from './infra/presence-store.js';
+import type { EventBus } from './events/event-bus.js';
+import type { Cache } from './infra/cache.js';
 import { createMetrics, type Metrics } from './infra/metrics.js';
-import {
-  createLimiter,
-  memoryRateLimiterStore,
-  type Limiter,
-  type RateLimiterStore,
-} from './infra/rate-limiter.js';
+import { createLimiter, type Limiter, type RateLimiterStore } from './infra/rate-limiter.js';
+import type { RedisClients } from './infra/redis.js';
 import type { ReadinessCheck } from './infra/readiness.js';
 import { AttachmentRepository } from './repositories/attachment.repository.js';
 import { ConversationRepository } from './repositories/conversation.repository.js';
@@ -44,6 +38,9 @@ import { MessageViews } from './services/views.js';
 import { createLogger, describeError, type Logger } from './utils/logger.js';
 import { createPasswordHasher } from './utils/password.js';
 import { createKeyedSemaphore } from './utils/semaphore.js';
+import { AnswerJobs } from './services/answer-jobs.js';
+import { startLeaseSweeper } from './services/lease-sweeper.js';
+import { createSharedParts, type SharedParts } from './scale-out.js';
 
 export interface Container {
   config: Config;
@@ -68,6 +65,14 @@ export interface Container {
   provider: AiProvider | undefined;
   limits: { register: Limiter; login: LoginLimiters; messages: Limiter; search: Limiter };
   readinessChecks: ReadinessCheck[];
+  /** This process, unique in the cluster. */
+  instanceId: string;
+  /** With REDIS_URL: the shared connections (the Socket.IO adapter uses them too). */
+  redis: RedisClients | undefined;
+  /** With REDIS_URL and AI on: runs queued answers (a worker, or an API with WORKERS_INLINE). */
+  answerJobs: AnswerJobs | undefined;
+  /** Connects to what is shared (Redis) and starts the background duties; call before serving. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,12 +91,10 @@ export function createContainer(
   const logger =
     options.logger ??
     createLogger({ level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' });
-  const events = createInProcessEventBus((error, event) =>
-    logger.error(`Event handler for ${event} failed`, describeError(error)),
-  );
-  const cache = new MemoryCache();
   const metrics = createMetrics({ collectDefault: config.COLLECT_DEFAULT_METRICS });
-  const store = options.rateLimiterStore ?? memoryRateLimiterStore;
+  const shared: SharedParts = createSharedParts(config, metrics, logger);
+  const { events, cache } = shared;
+  const store = options.rateLimiterStore ?? shared.rateLimiterStore;
 
   const limits = {
     register: createLimiter(store, {
@@ -159,7 +162,8 @@ export function createContainer(
     options.provider === undefined
       ? createProvider(config, (level, message) => logger[level](message))
       : (options.provider ?? undefined);
-  const generationLog = new MemoryGenerationLog();
+  const generationLog = shared.generationLog;
+  const queue = provider ? shared.queue : undefined;
   const aiPolicy = new AiPolicy({
     defaultModel: provider?.defaultModel() ?? config.AI_MODEL,
     models: config.AI_MODELS,
@@ -171,13 +175,15 @@ export function createContainer(
       config.AI_CONCURRENCY ?? (config.AI_PROVIDER === 'local' ? config.AI_LOCAL_PARALLEL : 32),
     maxPendingPerUser: config.AI_MAX_PENDING_PER_USER,
   });
+  const generationRepository = new GenerationRepository(database.db);
   const generations = new GenerationService({
     provider,
-    generations: new GenerationRepository(database.db),
+    generations: generationRepository,
     messages: messageRepository,
     conversations: conversationRepository,
     log: generationLog,
-    stops: new MemoryStopSignals(),
+    stops: shared.stops,
+    queue,
     scheduler,
     policy: aiPolicy,
     events,
@@ -185,6 +191,24 @@ export function createContainer(
     logger,
     titles: config.AI_TITLES,
   });
+  const leaseMs = config.GENERATION_LEASE;
+  const answerJobs =
+    provider && queue
+      ? new AnswerJobs({
+          provider,
+          generations: generationRepository,
+          messages: messageRepository,
+          log: generationLog,
+          stops: shared.stops,
+          cap: queue.cap,
+          runner: generations.answerRunner,
+          policy: aiPolicy,
+          logger,
+          owner: shared.instanceId,
+          leaseMs,
+        })
+      : undefined;
+  let stopSweeper: (() => void) | undefined;
 
   const messages = new MessageService(
     conversationRepository,
@@ -201,7 +225,7 @@ export function createContainer(
     generationLog,
     provider,
     membership,
-    presence: new PresenceService(new MemoryPresenceStore(), users),
+    presence: new PresenceService(shared.presenceStore, users),
     conversations: new ConversationService(
       conversationRepository,
       participantRepository,
@@ -240,13 +264,31 @@ export function createContainer(
     sessions,
     auth,
     limits,
+    instanceId: shared.instanceId,
+    redis: shared.redis,
+    answerJobs,
     readinessChecks: [
       { name: 'database', check: () => database.ping() },
+      ...(shared.redis ? [{ name: 'redis', check: shared.redis.ping }] : []),
       ...(provider ? [{ name: `model (${provider.name})`, check: () => provider.check() }] : []),
     ],
+    start: async () => {
+      await shared.start();
+      // With Redis, answers are leased: every process fails those whose lease expired.
+      if (queue)
+        stopSweeper = startLeaseSweeper({
+          generations: generationRepository,
+          log: generationLog,
+          cap: queue.cap,
+          logger,
+          intervalMs: Math.max(250, leaseMs / 3),
+        });
+    },
     close: async () => {
-      await generations.drain(5_000);
+      stopSweeper?.();
+      await Promise.all([generations.drain(5_000), answerJobs?.drain(5_000)]);
       await provider?.close();
+      await shared.close();
       await database.close();
     },
   };

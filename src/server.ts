@@ -6,7 +6,9 @@ import { ConfigError } from './config/env.js';
 import { loadConfig } from './config/load.js';
 import { createContainer, type Container } from './container.js';
 import { openDatabase, targetFromConfig } from './db/client.js';
+import type { AnswerWorker } from './queue/generation-queue.js';
 import { createRealtimeGateway, type RealtimeGateway } from './realtime/gateway.js';
+import { startAnswerWorkerOf } from './worker-jobs.js';
 import { createLogger, describeError } from './utils/logger.js';
 
 async function main(): Promise<void> {
@@ -28,11 +30,17 @@ async function main(): Promise<void> {
   );
   await database.migrate();
   const container = createContainer(config, database, { logger });
-  // Answers a crashed process left half-written are failed now, never SENDING forever (SPEC §7).
-  const interrupted = await container.generations.recoverInterrupted();
-  if (interrupted > 0) logger.warn(`${interrupted} interrupted AI answer(s) marked FAILED`);
+  await container.start();
+  // One process owns its answers: those a crashed run left half-written are failed now, never
+  // SENDING forever (SPEC §7). With Redis, answers are leased instead, and only expired leases
+  // are failed: restarting this instance leaves the others' answers alone.
+  if (!container.redis) {
+    const interrupted = await container.generations.recoverInterrupted();
+    if (interrupted > 0) logger.warn(`${interrupted} interrupted AI answer(s) marked FAILED`);
+  }
   const server = createServer(createApp(container));
   const gateway = createRealtimeGateway(server, container);
+  const worker = config.WORKERS_INLINE ? startAnswerWorkerOf(container) : undefined;
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
 
   await new Promise<void>((resolve, reject) => {
@@ -45,13 +53,18 @@ async function main(): Promise<void> {
   logger.info(
     `Parley listening on http://${config.HOST}:${config.PORT} (database: ${target.kind}, ${where}; AI: ${ai}; ready in ${Date.now() - started} ms)`,
   );
-  installShutdown(server, gateway, container);
+  installShutdown(server, gateway, container, worker);
 }
 
 /** How long running AI answers may go on after SIGTERM before they are stopped. */
 const GENERATION_GRACE_MS = 5_000;
 
-function installShutdown(server: Server, gateway: RealtimeGateway, container: Container): void {
+function installShutdown(
+  server: Server,
+  gateway: RealtimeGateway,
+  container: Container,
+  worker: AnswerWorker | undefined,
+): void {
   const { logger, config } = container;
   let shuttingDown = false;
   const shutdown = (signal: string) => {
@@ -84,6 +97,8 @@ function installShutdown(server: Server, gateway: RealtimeGateway, container: Co
     // Running AI answers get a few seconds, then stop with their text kept; their SSE streams
     // (requests in flight) end with them instead of holding the HTTP server open.
     void container.generations.drain(GENERATION_GRACE_MS);
+    void container.answerJobs?.drain(GENERATION_GRACE_MS);
+    void worker?.close();
     // Sockets (and long-polling requests) would hold the HTTP server open: close them now.
     gateway
       .close()

@@ -1,11 +1,14 @@
-// The stop button: aborts a running generation's upstream request. In-process now; with Redis
-// the same interface fans a stop out to whichever instance runs the generation.
+// The stop button: aborts a running generation's upstream request. In-process here;
+// RedisStopSignals (redis-stop-signals.ts) stops it on whichever process of the cluster runs it.
 
 export interface StopSignals {
   /** Registers a running generation; returns its signal and a function to forget it. */
   register(generationId: string): { signal: AbortSignal; release: () => void };
-  /** Stops it if it runs here; true when it was running. */
-  stop(generationId: string): boolean;
+  /**
+   * Stops the generation wherever it runs. A registration in this process is aborted before
+   * this returns (synchronously); whether it was running at all is the database's to say.
+   */
+  stop(generationId: string): Promise<void>;
 }
 
 export class MemoryStopSignals implements StopSignals {
@@ -14,13 +17,17 @@ export class MemoryStopSignals implements StopSignals {
   register(generationId: string) {
     const controller = new AbortController();
     this.running.set(generationId, controller);
-    return { signal: controller.signal, release: () => void this.running.delete(generationId) };
+    return {
+      signal: controller.signal,
+      release: () => {
+        // A later registration of the same id is not this one's to forget.
+        if (this.running.get(generationId) === controller) this.running.delete(generationId);
+      },
+    };
   }
 
-  stop(generationId: string): boolean {
-    const controller = this.running.get(generationId);
-    if (!controller || controller.signal.aborted) return false;
-    controller.abort();
-    return true;
+  stop(generationId: string): Promise<void> {
+    this.running.get(generationId)?.abort();
+    return Promise.resolve();
   }
 }

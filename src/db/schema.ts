@@ -292,8 +292,16 @@ export const generations = pgTable(
     createdAt: createdAt(),
     firstTokenAt: at('first_token_at'),
     endedAt: at('ended_at'),
+    // Scale-out: the process running the answer holds a lease it renews; a lease left to expire
+    // (the process was killed) lets any other process fail the answer. Before a worker takes the
+    // job, the lease is the queue's (no owner): an answer never picked up is failed too.
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: at('lease_expires_at'),
   },
   (t) => [
+    index('generations_running_lease_idx')
+      .on(t.leaseExpiresAt)
+      .where(sql`status = 'RUNNING'`),
     index('generations_message_id_idx').on(t.messageId),
     index('generations_conversation_id_idx').on(t.conversationId),
     index('generations_status_idx').on(t.status),

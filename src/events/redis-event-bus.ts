@@ -77,7 +77,9 @@ export function createRedisEventBus(options: {
     },
     async stop() {
       subscriber.off('message', onMessage);
-      await subscriber.unsubscribe(CLUSTER_EVENTS_CHANNEL).catch(() => undefined);
+      // Only when connected: queued offline, the command would hold up the connection's QUIT.
+      if (subscriber.status === 'ready')
+        await subscriber.unsubscribe(CLUSTER_EVENTS_CHANNEL).catch(() => undefined);
     },
   };
 }

@@ -5,6 +5,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { unavailable, AppError } from '../errors.js';
 import type { Metrics } from './metrics.js';
+import { isOutage } from '../utils/outage.js';
 
 /** A command that gets no answer in this long fails (a half-open connection). */
 const COMMAND_TIMEOUT_MS = 2_000;
@@ -16,6 +17,8 @@ export interface RedisClients {
   subscriber: Redis;
   /** Options for BullMQ's own connections (its blocking commands must wait, not fail). */
   queueOptions: RedisOptions;
+  /** A publisher and a subscriber of their own, for the Socket.IO Redis adapter. */
+  adapterClients(): { pub: Redis; sub: Redis };
   /** Waits until the command connection is ready (the first connect). */
   ready(): Promise<void>;
   ping(): Promise<void>;
@@ -69,10 +72,26 @@ export function connectRedis(
   );
   // Connecting starts now; a Redis that is down at start is waited for (with the rest refused).
   const firstConnect = Promise.allSettled([command.connect(), subscriber.connect()]);
+  const extra: Redis[] = [];
+  const own = (name: string, client: Redis) => {
+    extra.push(client);
+    return watch(name, client);
+  };
   return {
     command,
     subscriber,
     queueOptions: { ...base, lazyConnect: false, maxRetriesPerRequest: null },
+    adapterClients: () => ({
+      // An emit while Redis is away fails at once rather than arriving late after a reconnect.
+      pub: own(
+        'adapter-pub',
+        command.duplicate({ lazyConnect: false, connectionName: 'parley:adapter-pub' }),
+      ),
+      sub: own(
+        'adapter-sub',
+        subscriber.duplicate({ lazyConnect: false, connectionName: 'parley:adapter-sub' }),
+      ),
+    }),
     ready: async () => {
       await firstConnect;
       if (command.status === 'ready') return;
@@ -82,9 +101,9 @@ export function connectRedis(
       await redisCall(() => command.ping());
     },
     close: async () => {
-      await Promise.allSettled([command.quit(), subscriber.quit()]);
-      command.disconnect();
-      subscriber.disconnect();
+      const all = [command, subscriber, ...extra];
+      await Promise.allSettled(all.map((client) => client.quit()));
+      for (const client of all) client.disconnect();
     },
   };
 }
@@ -103,13 +122,4 @@ export async function redisCall<T>(command: () => Promise<T>): Promise<T> {
 }
 
 /** The errors ioredis gives when it cannot reach Redis, as opposed to a command's own error. */
-export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === 'MaxRetriesPerRequestError') return true;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH)/.test(code))
-    return true;
-  return /Connection is closed|enableOfflineQueue|Command timed out|Stream isn't writeable|connect ETIMEDOUT/i.test(
-    error.message,
-  );
-}
+export const isConnectionError = isOutage;

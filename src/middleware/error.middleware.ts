@@ -4,6 +4,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
 import { describeError, type Logger } from '../utils/logger.js';
+import { isOutage } from '../utils/outage.js';
 
 /** Errors from body-parser and other http-errors style middleware carry a status and a type. */
 interface HttpStyleError {
@@ -30,6 +31,14 @@ const CODE_BY_STATUS = new Map<number, ErrorCode>(
 
 function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
+  if (isOutage(error))
+    return new AppError(
+      'UNAVAILABLE',
+      'A service Parley depends on is unavailable; try again shortly',
+      {
+        retryAfterSeconds: 2,
+      },
+    );
   const http = error as HttpStyleError | null;
   if (!http || typeof http !== 'object') return undefined;
   if (typeof http.type === 'string' && http.type in BODY_PARSER_ERRORS) {

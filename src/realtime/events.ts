@@ -22,6 +22,8 @@ export type SocketErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'UNAUTHORIZED'
+  /** A service Parley depends on (PostgreSQL, Redis) is unavailable: try again shortly. */
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 export interface SocketError {

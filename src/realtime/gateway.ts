@@ -1,6 +1,7 @@
 // The Socket.IO gateway on the HTTP server: the handshake, each connection's life
 // (connection.ts), and the bridges from domain events and the generation log to rooms.
 import type { Server as HttpServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Container } from '../container.js';
 import { bridgeDomainEvents } from './broadcaster.js';
@@ -29,6 +30,13 @@ export function createRealtimeGateway(
     maxHttpBufferSize: 256 * 1024,
     serveClient: false,
   });
+  // Scale-out: room emits reach every instance's sockets through Redis pub/sub (the classic
+  // adapter: a broadcast is one PUBLISH, nothing is stored; docs/deployment.md says why not the
+  // streams adapter). Its own two connections: the subscriber one is in subscribe mode.
+  if (container.redis) {
+    const { pub, sub } = container.redis.adapterClients();
+    io.adapter(createAdapter(pub, sub));
+  }
   const typing = new TypingTracker((conversationId, userId) => {
     io.to(conversationRoom(conversationId))
       .except(userRoom(userId))

@@ -18,6 +18,7 @@ import type { ParticipantService } from '../services/participant.service.js';
 import type { Principal, SessionService } from '../services/session.service.js';
 import type { TokenService } from '../services/token.service.js';
 import { findForbiddenInput } from '../utils/client-input.js';
+import { isOutage } from '../utils/outage.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { SocketError, SocketErrorCode } from './events.js';
 import { generationRoom, toSocketEvents } from './generation-events.js';
@@ -54,6 +55,7 @@ const CODE_FOR: Partial<Record<ErrorCode, SocketErrorCode>> = {
   RATE_LIMITED: 'RATE_LIMITED',
   CONFLICT: 'CONFLICT',
   UNAUTHORIZED: 'UNAUTHORIZED',
+  UNAVAILABLE: 'UNAVAILABLE',
 };
 
 /** Answers a client event's failure: through its ack when it has one, else as `error`. */
@@ -114,7 +116,10 @@ export function registerClientEvents(
         }
         run(parsed.data).then(
           (data) => ack?.({ ok: true, data }),
-          (error: unknown) => {
+          (thrown: unknown) => {
+            const error = isOutage(thrown)
+              ? new AppError('UNAVAILABLE', 'A service is unavailable; try again shortly')
+              : thrown;
             const known = error instanceof AppError ? CODE_FOR[error.code] : undefined;
             if (!known) deps.logger.error(`Socket event ${event} failed`, describeError(error));
             const message = error instanceof AppError && known ? error.message : `${event} failed`;

@@ -1,6 +1,6 @@
 // Generations and the assistant messages they fill: created together (a regenerated answer as a
 // version of the one it replaces), saved as they grow, finished together.
-import { and, eq } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { retryOnConflict } from '../db/errors.js';
 import {
@@ -17,6 +17,9 @@ import { createId } from '../utils/ids.js';
 import { messageColumns } from './message-columns.js';
 import { lockVersionGroup, supersedeVersions } from './message-versions.js';
 import { conversationClock } from './message-clock.js';
+
+/** What an answer cut off by a stopped process says. */
+export const INTERRUPTED = 'Interrupted: the server stopped while answering';
 
 export interface GenerationAccess {
   generation: Generation;
@@ -50,15 +53,23 @@ export class GenerationRepository {
     provider: string;
     model: string;
     replaces?: string | undefined;
+    /** Scale-out: the queue's lease, ending when no worker has taken the answer this long. */
+    queueLeaseMs?: number | undefined;
   }): Promise<{ generation: Generation; message: Message }> {
-    const { replaces, ...generationValues } = values;
+    const { replaces, queueLeaseMs, ...rest } = values;
+    const generationValues = {
+      ...rest,
+      ...(queueLeaseMs ? { leaseExpiresAt: new Date(Date.now() + queueLeaseMs) } : {}),
+    };
     // Locks are taken parent before child and the conversation's row last, in the order every
     // other writer takes them (a reply, an edit-and-resend), so they queue instead of deadlocking.
     return retryOnConflict(() => this.startOnce(generationValues, replaces));
   }
 
   private async startOnce(
-    values: Omit<Parameters<GenerationRepository['start']>[0], 'replaces'>,
+    values: Omit<Parameters<GenerationRepository['start']>[0], 'replaces' | 'queueLeaseMs'> & {
+      leaseExpiresAt?: Date;
+    },
     replaces: string | undefined,
   ): Promise<{ generation: Generation; message: Message }> {
     return this.db.transaction(async (tx) => {
@@ -149,8 +160,21 @@ export class GenerationRepository {
       stopped: boolean;
       metadata?: Record<string, unknown>;
     },
-  ): Promise<Message> {
+  ): Promise<Message | undefined> {
     return this.db.transaction(async (tx) => {
+      // Only a running generation ends here: one another process failed meanwhile (its lease
+      // expired) stays failed, and the caller then announces nothing.
+      const [ended] = await tx
+        .update(generations)
+        .set({
+          status: result.stopped ? 'STOPPED' : 'COMPLETED',
+          finishReason: result.finishReason,
+          usage: result.usage,
+          endedAt: new Date(),
+        })
+        .where(and(eq(generations.id, generation.id), eq(generations.status, 'RUNNING')))
+        .returning({ id: generations.id });
+      if (!ended) return undefined;
       const [message] = await tx
         .update(messages)
         .set({
@@ -163,33 +187,112 @@ export class GenerationRepository {
         })
         .where(eq(messages.id, generation.messageId))
         .returning(messageColumns);
-      await tx
-        .update(generations)
-        .set({
-          status: result.stopped ? 'STOPPED' : 'COMPLETED',
-          finishReason: result.finishReason,
-          usage: result.usage,
-          endedAt: new Date(),
-        })
-        .where(eq(generations.id, generation.id));
       if (!message) throw new Error('the assistant message vanished');
       return message;
     });
   }
 
-  /** Failed: the partial text is kept, the message is FAILED. */
+  /** Failed: the partial text is kept, the message is FAILED; undefined when it had ended already. */
   async fail(generation: Generation, content: string, error: string): Promise<Message | undefined> {
     return this.db.transaction(async (tx) => {
+      const [ended] = await tx
+        .update(generations)
+        .set({ status: 'FAILED', error, endedAt: new Date() })
+        .where(and(eq(generations.id, generation.id), eq(generations.status, 'RUNNING')))
+        .returning({ id: generations.id });
+      if (!ended) return undefined;
       const [message] = await tx
         .update(messages)
         .set({ content, status: 'FAILED', finishReason: 'error' })
         .where(eq(messages.id, generation.messageId))
         .returning(messageColumns);
-      await tx
-        .update(generations)
-        .set({ status: 'FAILED', error, endedAt: new Date() })
-        .where(eq(generations.id, generation.id));
       return message;
+    });
+  }
+
+  /**
+   * A worker takes a running answer: its lease is free (the queue's, or one whose holder stopped
+   * renewing it). Undefined when the answer ended or another live process holds it.
+   */
+  async claim(
+    generationId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<Generation | undefined> {
+    const [row] = await this.db
+      .update(generations)
+      .set({
+        leaseOwner: owner,
+        leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
+      })
+      .where(
+        and(
+          eq(generations.id, generationId),
+          eq(generations.status, 'RUNNING'),
+          or(isNull(generations.leaseOwner), lt(generations.leaseExpiresAt, sql`now()`)),
+        ),
+      )
+      .returning();
+    return row;
+  }
+
+  /** Ids of a conversation's running answers (to stop them all when it is deleted). */
+  async runningIn(conversationId: string): Promise<string[]> {
+    const rows = await this.db
+      .select({ id: generations.id })
+      .from(generations)
+      .where(
+        and(eq(generations.conversationId, conversationId), eq(generations.status, 'RUNNING')),
+      );
+    return rows.map((row) => row.id);
+  }
+
+  /** The lease holder's heartbeat for the answers it runs. */
+  async renewLeases(owner: string, generationIds: string[], leaseMs: number): Promise<void> {
+    if (generationIds.length === 0) return;
+    await this.db
+      .update(generations)
+      .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+      .where(
+        and(
+          eq(generations.leaseOwner, owner),
+          eq(generations.status, 'RUNNING'),
+          sql`${generations.id} = any(${sql.param(generationIds)}::text[])`,
+        ),
+      );
+  }
+
+  /**
+   * Fails the running answers whose lease expired (their process was killed, or no worker took
+   * them), at most `limit` at a time; each is returned to exactly one caller (SKIP LOCKED), which
+   * tells their followers. The text written so far is kept.
+   */
+  async failExpired(limit = 100): Promise<Generation[]> {
+    return this.db.transaction(async (tx) => {
+      const expired = tx
+        .select({ id: generations.id })
+        .from(generations)
+        .where(and(eq(generations.status, 'RUNNING'), lt(generations.leaseExpiresAt, sql`now()`)))
+        .orderBy(generations.leaseExpiresAt)
+        .limit(limit)
+        .for('update', { skipLocked: true });
+      const failed = await tx
+        .update(generations)
+        .set({ status: 'FAILED', error: INTERRUPTED, endedAt: new Date() })
+        .where(sql`${generations.id} in (${expired})`)
+        .returning();
+      if (failed.length) {
+        await tx
+          .update(messages)
+          .set({ status: 'FAILED', finishReason: 'error' })
+          .where(
+            and(
+              sql`${messages.id} = any(${sql.param(failed.map((g) => g.messageId))}::text[])`,
+              eq(messages.status, 'SENDING'),
+            ),
+          );
+      }
+      return failed;
     });
   }
 
@@ -199,7 +302,7 @@ export class GenerationRepository {
       .update(generations)
       .set({
         status: 'FAILED',
-        error: 'Interrupted: the server stopped while answering',
+        error: INTERRUPTED,
         endedAt: new Date(),
       })
       .where(eq(generations.status, 'RUNNING'))

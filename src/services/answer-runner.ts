@@ -69,7 +69,7 @@ export class AnswerRunner {
           void generations.saveProgress(generation.messageId, content).catch(() => undefined),
       });
       lastSeq = result.lastSeq;
-      await generations.finish(generation, {
+      const finished = await generations.finish(generation, {
         ...result,
         model: generation.model,
         // What the answer saw: the oldest messages are the ones left out when the window is full.
@@ -81,6 +81,8 @@ export class AnswerRunner {
           },
         },
       });
+      // Already ended by another process (its lease had expired): that one told the followers.
+      if (!finished) return;
       log.append({
         type: 'end',
         seq: result.lastSeq + 1,
@@ -101,19 +103,19 @@ export class AnswerRunner {
         await this.titleIfNew(provider, generation, question, result.content);
     } catch (error) {
       if (error instanceof RunFailure) lastSeq = error.lastSeq;
-      await this.failed(provider, generation, ids, error, lastSeq);
+      await this.failed(provider, generation, error, lastSeq);
     } finally {
       metrics.activeGenerations.dec();
     }
   }
 
-  private async failed(
-    provider: AiProvider,
-    generation: Generation,
-    ids: { generationId: string; messageId: string; conversationId: string },
-    error: unknown,
-    lastSeq: number,
-  ) {
+  /** Ends an answer FAILED, its text so far kept, and tells its followers (after `lastSeq`). */
+  async failed(provider: AiProvider, generation: Generation, error: unknown, lastSeq: number) {
+    const ids = {
+      generationId: generation.id,
+      messageId: generation.messageId,
+      conversationId: generation.conversationId,
+    };
     const reason = error instanceof RunFailure ? error.reason : error;
     const partial = error instanceof RunFailure ? error.partial : '';
     const known = reason instanceof ProviderError;
@@ -123,10 +125,15 @@ export class AnswerRunner {
         ...describeError(reason),
       });
     const text = known ? reason.message : 'The AI answer failed; try again';
-    await this.deps.generations.fail(generation, partial, text).catch((e: unknown) => {
-      this.deps.logger.error('Could not record a failed generation', describeError(e));
-      return undefined;
-    });
+    const failed = await this.deps.generations
+      .fail(generation, partial, text)
+      // Undefined: it had ended already (failed by another process when its lease expired).
+      .then((message) => message !== undefined)
+      .catch((e: unknown) => {
+        this.deps.logger.error('Could not record a failed generation', describeError(e));
+        return true; // the followers still learn it failed
+      });
+    if (!failed) return;
     this.deps.log.append({
       type: 'error',
       seq: lastSeq + 1,

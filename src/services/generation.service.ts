@@ -1,17 +1,18 @@
 // AI answers (SPEC §7): start one for a user message when its user's turn comes (fairly shared,
 // capped per user: SPEC §8), follow or stop it for any participant (and stop it when its
-// conversation is deleted). Running it into the log and the database is answer-runner.ts.
-import { ChunkQueue, readEagerly } from '../ai/chunk-queue.js';
-import { fitContext, toChat } from '../ai/context.js';
+// conversation is deleted). Two ways to run one: in this process (the embedded default:
+// answer-runner.ts right here, the request sent before the rows are written), or, with Redis,
+// queued for a worker (answer-jobs.ts) after the rows are written.
 import type { GenerationListener, GenerationLog } from '../ai/generation-log.js';
 import { publishStart } from '../ai/generation-runner.js';
-import type { AiProvider, GenerationRequest, StreamChunk } from '../ai/provider.js';
+import type { AiProvider } from '../ai/provider.js';
 import type { FairScheduler, Ticket } from '../ai/scheduler.js';
 import type { StopSignals } from '../ai/stop-signals.js';
-import type { ConversationSettings, Generation, Message } from '../db/schema.js';
+import type { ConversationSettings, Generation } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { AppError, conflict, notFound, rateLimited } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
+import type { GenerationQueue } from '../queue/generation-queue.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import {
   ConversationGone,
@@ -23,8 +24,10 @@ import { describeError, type Logger } from '../utils/logger.js';
 import { requireRole } from './access.js';
 import type { AiPolicy } from './ai-policy.js';
 import { watchAccess } from './access-watch.js';
-import type { Principal } from './session.service.js';
+import type { AnswerCap } from './answer-cap.js';
+import { requestAnswer, stoppedBeforeItsTurn } from './answer-request.js';
 import { AnswerRunner, type Upstream } from './answer-runner.js';
+import type { Principal } from './session.service.js';
 import { toMessageView } from './views.js';
 
 export interface GenerationRef {
@@ -40,6 +43,15 @@ export interface Question {
 }
 
 /**
+ * One answer's place in its user's cap, reserved before anything is stored and released when the
+ * answer does not start after all (or ends). In-process a scheduler ticket; queued, a place in
+ * the cluster-wide cap whose id becomes the answer's generation id.
+ */
+export type AnswerPlace =
+  | { kind: 'inline'; userId: string; ticket: Ticket; release(): void }
+  | { kind: 'queued'; userId: string; id: string; rank: number; release(): void };
+
+/**
  * Follows a generation's events (those after the resume point, then each new one, exactly once);
  * `lost` is called when the follower may no longer see it. Resolves, after the replay, with the
  * function that stops following.
@@ -49,9 +61,17 @@ export type Follow = (listener: GenerationListener, lost: () => void) => Promise
 /** How long a user over the cap is told to wait before trying again (answers take seconds). */
 const CAP_RETRY_SECONDS = 5;
 
+/** With Redis: the queue, the cluster-wide cap and how long an unclaimed answer may wait. */
+export interface QueueMode {
+  jobs: GenerationQueue;
+  cap: AnswerCap;
+  /** An answer no worker has taken this long is failed (its lease, see lease-sweeper.ts). */
+  queueLeaseMs: number;
+}
+
 export class GenerationService {
   private readonly runner: AnswerRunner;
-  /** Answers started here and not yet finished (waiting for their turn or running). */
+  /** Answers started here and not yet finished (in-process: waiting for their turn or running). */
   private readonly running = new Map<string, { conversationId: string; done: Promise<void> }>();
 
   constructor(
@@ -68,15 +88,26 @@ export class GenerationService {
       metrics: Metrics;
       logger: Logger;
       titles: boolean;
+      /** Set with Redis: answers are queued for workers instead of run here. */
+      queue?: QueueMode | undefined;
     },
   ) {
     this.runner = new AnswerRunner(deps);
-    // A deleted conversation's answers stop at once: nobody may read them any more (SPEC §8).
-    deps.events.subscribe('conversation.deleted', ({ conversationId }) => {
-      for (const [id, answer] of this.running) {
-        if (answer.conversationId === conversationId) this.deps.stops.stop(id);
-      }
+    // A deleted conversation's answers stop at once, wherever they run: nobody may read them
+    // any more (SPEC §8).
+    deps.events.subscribe('conversation.deleted', async ({ conversationId }) => {
+      const ids = new Set<string>();
+      for (const [id, answer] of this.running)
+        if (answer.conversationId === conversationId) ids.add(id);
+      if (deps.queue)
+        for (const id of await deps.generations.runningIn(conversationId)) ids.add(id);
+      await Promise.all([...ids].map((id) => deps.stops.stop(id)));
     });
+  }
+
+  /** The runner of answers, for the workers of the queue (answer-jobs.ts). */
+  get answerRunner(): AnswerRunner {
+    return this.runner;
   }
 
   /** Whether this server answers at all (AI_PROVIDER is not `none`). */
@@ -89,18 +120,35 @@ export class GenerationService {
    * waiting), or undefined when the user has used them up. Taken before anything is stored;
    * the caller releases it when the answer does not start after all.
    */
-  tryReserve(userId: string): Ticket | undefined {
-    return this.deps.scheduler.reserve(userId);
+  async tryReserve(userId: string): Promise<AnswerPlace | undefined> {
+    const { queue, scheduler } = this.deps;
+    if (queue) {
+      const id = createId();
+      const place = await queue.cap.reserve(userId, id);
+      if (!place) return undefined;
+      return {
+        kind: 'queued',
+        userId,
+        id,
+        rank: place.rank,
+        release: () => void queue.cap.release(userId, id).catch(() => undefined),
+      };
+    }
+    const ticket = scheduler.reserve(userId);
+    return ticket && { kind: 'inline', userId, ticket, release: () => ticket.release() };
   }
 
   /** Like tryReserve, for a request that must have an answer: 409 when answers are off, 429 over the cap. */
-  reserveOrRefuse(userId: string, settings: ConversationSettings | null | undefined): Ticket {
+  async reserveOrRefuse(
+    userId: string,
+    settings: ConversationSettings | null | undefined,
+  ): Promise<AnswerPlace> {
     if (!this.enabled) throw conflict('AI answers are turned off on this server');
     if (settings?.aiEnabled === false)
       throw conflict('AI answers are turned off in this conversation');
-    const ticket = this.tryReserve(userId);
-    if (!ticket) throw this.tooManyAnswers();
-    return ticket;
+    const place = await this.tryReserve(userId);
+    if (!place) throw this.tooManyAnswers();
+    return place;
   }
 
   /** 429 for a user whose answers are all running or waiting (SPEC §8). */
@@ -113,22 +161,35 @@ export class GenerationService {
   }
 
   /**
-   * Starts the AI's answer to a user message, holding the ticket the caller reserved: the
+   * Starts the AI's answer to a user message, holding the place the caller reserved: the
    * assistant message exists (SENDING) and the start event is published before this returns;
-   * the answer streams in the background once its turn comes. `replaces`: a regenerated answer
-   * is an alternative of that one.
+   * the answer streams in the background (or on a worker) once its turn comes. `replaces`: a
+   * regenerated answer is an alternative of that one.
    */
   async answer(
-    ticket: Ticket,
+    place: AnswerPlace,
     question: Question,
     settings: ConversationSettings | null,
     replaces?: string,
   ): Promise<GenerationRef | undefined> {
     const { provider } = this.deps;
     if (!provider) {
-      ticket.release();
+      place.release();
       throw conflict('AI answers are turned off on this server');
     }
+    return place.kind === 'queued'
+      ? this.answerQueued(provider, place, question, settings, replaces)
+      : this.answerHere(provider, place.ticket, question, settings, replaces);
+  }
+
+  /** In this process: the request goes upstream first, the rows are written meanwhile. */
+  private async answerHere(
+    provider: AiProvider,
+    ticket: Ticket,
+    question: Question,
+    settings: ConversationSettings | null,
+    replaces?: string,
+  ): Promise<GenerationRef | undefined> {
     const startedAt = Date.now(); // time to first token counts from here
     const generationId = createId();
     const model = this.deps.policy.modelFor(settings);
@@ -136,6 +197,15 @@ export class GenerationService {
     // Known from now on, so deleting the conversation stops it even before its rows exist.
     const conversationId = question.conversationId;
     this.running.set(generationId, { conversationId, done: Promise.resolve() });
+    const ask = async (signal: AbortSignal) =>
+      requestAnswer(
+        provider,
+        this.deps.policy,
+        model,
+        settings ?? {},
+        await this.deps.messages.history(question),
+        signal,
+      );
     let upstream: Promise<Upstream>;
     if (ticket.startNow()) {
       // The request goes upstream before the answer's rows are written: an upstream takes tens
@@ -144,7 +214,7 @@ export class GenerationService {
       // serves one statement at a time). Failures surface where `run` awaits.
       const history = this.deps.messages.history(question);
       upstream = history.then((rows) =>
-        this.request(provider, model, settings ?? {}, rows, stop.signal),
+        requestAnswer(provider, this.deps.policy, model, settings ?? {}, rows, stop.signal),
       );
       upstream.catch(() => undefined);
       await history.catch(() => undefined);
@@ -154,43 +224,109 @@ export class GenerationService {
     } else {
       // Its turn comes later: read the history then, so the answer sees what was said meanwhile.
       upstream = ticket.started(stop.signal).then(
-        async () =>
-          this.request(
-            provider,
-            model,
-            settings ?? {},
-            await this.deps.messages.history(question),
-            stop.signal,
-          ),
+        () => ask(stop.signal),
         () => stoppedBeforeItsTurn(),
       );
       upstream.catch(() => undefined);
     }
-    let started: Awaited<ReturnType<GenerationRepository['start']>>;
-    try {
-      started = await this.deps.generations.start({
-        id: generationId,
-        conversationId: question.conversationId,
-        userMessageId: question.id,
-        requestedBy: ticket.userId,
-        provider: provider.name,
-        model,
-        replaces,
-      });
-    } catch (error) {
-      this.deps.stops.stop(generationId); // closes the upstream request already sent
+    const release = () => {
       stop.release();
       ticket.release();
+    };
+    let generation: Generation;
+    try {
+      generation = await this.startRows(
+        provider,
+        generationId,
+        ticket.userId,
+        question,
+        model,
+        replaces,
+      );
+    } catch (error) {
+      // Closes the upstream request already sent (the local abort happens whatever Redis says).
+      void this.deps.stops.stop(generationId).catch(() => undefined);
+      release();
       this.running.delete(generationId);
-      if (error instanceof ConversationGone) throw notFound('Conversation');
-      // The question is stored and was announced: the send stands, without an answer.
-      this.deps.logger.error('Could not start an AI answer', {
-        conversationId,
-        ...describeError(error),
-      });
-      return undefined;
+      return this.notStarted(error, conversationId);
     }
-    const { generation, message } = started;
+    const done = this.runner
+      .run(provider, generation, upstream, startedAt)
+      .finally(release)
+      .finally(() => this.running.delete(generation.id));
+    this.running.set(generation.id, { conversationId, done });
+    return { id: generation.id, messageId: generation.messageId };
+  }
+
+  /** With Redis: the rows are written, then the job is queued for a worker. */
+  private async answerQueued(
+    provider: AiProvider,
+    place: Extract<AnswerPlace, { kind: 'queued' }>,
+    question: Question,
+    settings: ConversationSettings | null,
+    replaces?: string,
+  ): Promise<GenerationRef | undefined> {
+    const startedAt = Date.now();
+    const model = this.deps.policy.modelFor(settings);
+    const queue = this.deps.queue!;
+    let generation: Generation;
+    try {
+      generation = await this.startRows(
+        provider,
+        place.id,
+        place.userId,
+        question,
+        model,
+        replaces,
+        queue,
+      );
+    } catch (error) {
+      place.release();
+      return this.notStarted(error, question.conversationId);
+    }
+    try {
+      await queue.jobs.enqueue(
+        {
+          generationId: generation.id,
+          conversationId: question.conversationId,
+          messageId: generation.messageId,
+          userId: place.userId,
+          question: { id: question.id, createdAt: question.createdAt.toISOString() },
+          model,
+          settings: settings ?? {},
+          startedAt,
+        },
+        place.rank,
+      );
+    } catch (error) {
+      // The question stands; its answer ends at once, failed, and says why.
+      this.deps.logger.error('Could not queue an AI answer', describeError(error));
+      place.release();
+      await this.runner.failed(provider, generation, error, 0);
+    }
+    return { id: generation.id, messageId: generation.messageId };
+  }
+
+  /** The answer's rows, then its announcement: message:new, the start event, every process told. */
+  private async startRows(
+    provider: AiProvider,
+    generationId: string,
+    userId: string,
+    question: Question,
+    model: string,
+    replaces: string | undefined,
+    queue?: QueueMode,
+  ): Promise<Generation> {
+    const { generation, message } = await this.deps.generations.start({
+      id: generationId,
+      conversationId: question.conversationId,
+      userMessageId: question.id,
+      requestedBy: userId,
+      provider: provider.name,
+      model,
+      replaces,
+      queueLeaseMs: queue?.queueLeaseMs,
+    });
     // A new answer has no author, reactions or files: its view needs no queries.
     this.deps.events.publish('message.created', {
       conversationId: question.conversationId,
@@ -203,15 +339,17 @@ export class GenerationService {
     };
     publishStart(this.deps.log, ids);
     this.deps.events.publish('generation.started', ids);
-    const done = this.runner
-      .run(provider, generation, upstream, startedAt)
-      .finally(() => {
-        stop.release();
-        ticket.release();
-      })
-      .finally(() => this.running.delete(generation.id));
-    this.running.set(generation.id, { conversationId, done });
-    return { id: generation.id, messageId: message.id };
+    return generation;
+  }
+
+  private notStarted(error: unknown, conversationId: string): undefined {
+    if (error instanceof ConversationGone) throw notFound('Conversation');
+    // The question is stored and was announced: the send stands, without an answer.
+    this.deps.logger.error('Could not start an AI answer', {
+      conversationId,
+      ...describeError(error),
+    });
+    return undefined;
   }
 
   /** Any participant may stop a generation; false when it was not running. */
@@ -219,8 +357,10 @@ export class GenerationService {
     principal: Principal,
     generationId: string,
   ): Promise<{ generationId: string; stopped: boolean }> {
-    await this.access(principal, generationId);
-    return { generationId, stopped: this.deps.stops.stop(generationId) };
+    const generation = await this.access(principal, generationId);
+    if (generation.status !== 'RUNNING') return { generationId, stopped: false };
+    await this.deps.stops.stop(generationId);
+    return { generationId, stopped: true };
   }
 
   /** The generation, when the caller may follow it (a participant of its conversation). */
@@ -288,64 +428,17 @@ export class GenerationService {
     };
   }
 
-  /** At start: generations a crashed process left running are failed, not SENDING forever. */
+  /** At start (embedded only): generations a crashed process left running are failed. */
   async recoverInterrupted(): Promise<number> {
     return this.deps.generations.failInterrupted();
   }
 
-  /** Waits for running generations (graceful shutdown), stopping them after `graceMs`. */
+  /** Waits for the answers running here (graceful shutdown), stopping them after `graceMs`. */
   async drain(graceMs: number): Promise<void> {
     const timer = setTimeout(() => {
-      for (const id of this.running.keys()) this.deps.stops.stop(id);
+      for (const id of this.running.keys()) void this.deps.stops.stop(id).catch(() => undefined);
     }, graceMs);
     await Promise.allSettled([...this.running.values()].map((answer) => answer.done));
     clearTimeout(timer);
   }
-
-  /** Sends the request for an answer: the history, fitted into the model's window. */
-  private async request(
-    provider: AiProvider,
-    model: string,
-    settings: ConversationSettings,
-    history: Message[],
-    signal: AbortSignal,
-  ): Promise<Upstream> {
-    // Stopped while its history was read (or the conversation deleted): never ask upstream.
-    if (signal.aborted) return stoppedBeforeItsTurn();
-    const { contextWindow } = await provider.capabilities(model);
-    const fitted = await fitContext({
-      provider,
-      model,
-      contextWindow,
-      systemPrompt: settings.systemPrompt,
-      history: toChat(history),
-      maxOutputTokens: this.deps.policy.maxOutputTokensFor(settings),
-    });
-    const request: GenerationRequest = {
-      messages: fitted.messages,
-      model,
-      temperature: settings.temperature,
-      maxOutputTokens: fitted.maxOutputTokens,
-    };
-    return {
-      fitted,
-      question: history.at(-1)?.content,
-      chunks: signal.aborted
-        ? stoppedBeforeItsTurn().chunks
-        : readEagerly(provider.stream(request, signal)),
-    };
-  }
-}
-
-/** An answer stopped before its turn came: it ends at once, stopped, with no text. */
-function stoppedBeforeItsTurn(): Upstream {
-  return {
-    fitted: { messages: [], includedIds: [], dropped: 0, maxOutputTokens: 0 },
-    question: undefined,
-    chunks: ChunkQueue.of<StreamChunk>({
-      type: 'done',
-      usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-      finishReason: 'stopped',
-    }),
-  };
 }

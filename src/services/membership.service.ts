@@ -1,6 +1,6 @@
 // "Is this user in this conversation?" for the events a socket sends many of (typing, reads),
 // answered from the cache and forgotten the moment membership changes, so a removed participant
-// is refused at once.
+// is refused at once — on every instance, the cache being Redis when the app scales out.
 import type { EventBus } from '../events/event-bus.js';
 import type { Cache } from '../infra/cache.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
@@ -8,22 +8,24 @@ import type { ParticipantRepository } from '../repositories/participant.reposito
 import { forbidden, notFound } from '../errors.js';
 
 const TTL_MS = 30_000;
+/**
+ * A forgotten answer is replaced by this mark for a while rather than deleted: a read that began
+ * before the change (on any instance) and ends after it cannot cache what it read over the mark
+ * (it writes with `add`), so the stale answer is never served.
+ */
+const FORGOTTEN = 'forgotten';
+const FORGOTTEN_TTL_MS = 10_000;
 const key = (conversationId: string, userId: string) => `member:${conversationId}:${userId}`;
 
 export class MembershipService {
-  /** Counts every forget: a read that overlapped one is not cached. */
-  private forgotten = 0;
-
   constructor(
     private readonly conversations: ConversationRepository,
     private readonly participants: ParticipantRepository,
     private readonly cache: Cache,
     events: EventBus,
   ) {
-    const forget = (conversationId: string, userId: string) => {
-      this.forgotten += 1;
-      return this.cache.delete(key(conversationId, userId));
-    };
+    const forget = (conversationId: string, userId: string) =>
+      this.cache.set(key(conversationId, userId), FORGOTTEN, FORGOTTEN_TTL_MS);
     events.subscribe('participant.added', (e) => forget(e.conversationId, e.userId));
     events.subscribe('participant.removed', (e) => forget(e.conversationId, e.userId));
     events.subscribe('conversation.deleted', async (e) => {
@@ -33,18 +35,16 @@ export class MembershipService {
 
   /** 404 when the conversation does not exist (or was deleted), 403 when the user is not in it. */
   async requireParticipant(conversationId: string, userId: string): Promise<void> {
-    const cached = await this.cache.get<'member' | 'outsider' | 'missing'>(
+    const cached = await this.cache.get<'member' | 'outsider' | 'missing' | typeof FORGOTTEN>(
       key(conversationId, userId),
     );
-    let state = cached;
+    let state = cached === FORGOTTEN ? undefined : cached;
     if (!state) {
-      const before = this.forgotten;
       const access = await this.conversations.getAccess(conversationId, userId);
       state = !access ? 'missing' : access.role ? 'member' : 'outsider';
-      // A membership change forgotten while this read ran may be newer than what it read: then
-      // the answer stands for this call only, and is not cached for the next 30 s.
-      if (this.forgotten === before)
-        await this.cache.set(key(conversationId, userId), state, TTL_MS);
+      // Cached only where nothing is: a change forgotten while this read ran left its mark,
+      // and what this read may be older than the change.
+      await this.cache.add(key(conversationId, userId), state, TTL_MS);
     }
     if (state === 'missing') throw notFound('Conversation');
     if (state === 'outsider') throw forbidden('You are not a participant of this conversation');

@@ -1,7 +1,6 @@
 // Messages: send (idempotent per client id, rate-limited per user across HTTP and sockets),
 // keyset pages, edit by the author, soft delete by the author, conversation admins or global
 // moderators.
-import type { Ticket } from '../ai/scheduler.js';
 import type { Attachment, ConversationSettings, Message } from '../db/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { conflict, forbidden, notFound, rateLimited, fieldError } from '../errors.js';
@@ -15,7 +14,7 @@ import type {
   SendMessageBody,
 } from '../schemas/message.schemas.js';
 import { atLeast, canModerate, requireRole } from './access.js';
-import type { GenerationRef, GenerationService } from './generation.service.js';
+import type { AnswerPlace, GenerationRef, GenerationService } from './generation.service.js';
 import type { Principal } from './session.service.js';
 import { toMessageView, type MessageViews } from './views.js';
 
@@ -63,9 +62,9 @@ export class MessageService {
       throw rateLimited(Math.ceil(verdict.retryAfterMs / 1000), 'Too many messages; slow down');
     }
     // The AI's answer needs a place in its user's queue, taken before anything is stored.
-    let ticket: Ticket | undefined;
+    let ticket: AnswerPlace | undefined;
     if (body.ai !== false && this.generations.enabled) {
-      ticket = this.generations.tryReserve(principal.userId);
+      ticket = await this.generations.tryReserve(principal.userId);
       if (!ticket) await this.refuseOverCap(principal, conversationId, body.clientMessageId);
     }
     let stored: Stored;

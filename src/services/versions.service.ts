@@ -34,7 +34,7 @@ export class VersionsService {
       throw forbidden('Only the author can edit-and-resend a message');
     const { conversationId } = message;
     const settings = await this.settingsOf(principal, conversationId);
-    const ticket = this.generations.reserveOrRefuse(principal.userId, settings);
+    const ticket = await this.generations.reserveOrRefuse(principal.userId, settings);
     let sent: Stored;
     try {
       await this.spendBudget(principal.userId);
@@ -74,7 +74,7 @@ export class VersionsService {
     if (message.role !== 'ASSISTANT' || !message.parentId)
       throw fieldError('messageId', 'must be an AI answer');
     const settings = await this.settingsOf(principal, message.conversationId);
-    const ticket = this.generations.reserveOrRefuse(principal.userId, settings);
+    const ticket = await this.generations.reserveOrRefuse(principal.userId, settings);
     let question: MessagePosition | undefined;
     try {
       await this.spendBudget(principal.userId);
