@@ -2,7 +2,7 @@
 // workers (`node dist/worker.js`) sharing a PostgreSQL database of the test file's own and a
 // redis-server the file starts itself on a free port (never the machine's own Redis). What a
 // start began is stopped again by dispose(), by startCluster itself when the start fails, and
-// with SIGKILL when the test process exits, so no process outlives its file.
+// with SIGKILL when the test process dies (reaper.ts), so no process outlives its file.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { ApiClient } from './api-client.js';
 import { clonePostgresDatabase } from './database.js';
+import { reapWithThisProcess } from './reaper.js';
 import { freePort, startTestRedis, type TestRedis } from './redis-server.js';
 import { connectAs, type ConnectOptions, type RecordingSocket } from './sockets.js';
 
@@ -83,12 +84,6 @@ export interface Cluster {
   dispose(): Promise<void>;
 }
 
-/** Children still running, killed outright if the test process exits before dispose(). */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 /** The last lines a process wrote, and a way to watch for one. */
 class OutputTail {
   private readonly lines: string[] = [];
@@ -158,13 +153,12 @@ class ManagedProcess implements ClusterProcess {
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    live.add(child);
+    reapWithThisProcess(child);
     this.child = child;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.output.write(chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.output.write(chunk));
     this.exited = new Promise((resolve) => {
       const done = (exit: ProcessExit) => {
-        live.delete(child);
         this.output.flush();
         resolve(exit);
       };
