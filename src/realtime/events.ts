@@ -147,7 +147,16 @@ export interface ServerToClientEvents {
     timestamp: string;
   }) => void;
   /** userId is "ai-assistant" while the AI writes. */
-  'typing:start': (payload: { conversationId: string; userId: string; timestamp: string }) => void;
+  /**
+   * `expiresInMs`: a typing state ends by itself this long after its last start, whether or not
+   * a stop arrives (the typist's instance may die: a client stops showing it then).
+   */
+  'typing:start': (payload: {
+    conversationId: string;
+    userId: string;
+    timestamp: string;
+    expiresInMs?: number;
+  }) => void;
   'typing:stop': (payload: { conversationId: string; userId: string; timestamp: string }) => void;
   /** Only to users who share a conversation with this one. */
   'user:online': (payload: { userId: string; timestamp: string }) => void;

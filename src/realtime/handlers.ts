@@ -24,7 +24,7 @@ import type { SocketError, SocketErrorCode } from './events.js';
 import { generationRoom, toSocketEvents } from './generation-events.js';
 import { conversationRoom, userRoom } from './socket-auth.js';
 import type { ParleySocket } from './types.js';
-import type { TypingTracker } from './typing.js';
+import { TYPING_TIMEOUT_MS, type TypingTracker } from './typing.js';
 
 export interface HandlerDeps {
   membership: MembershipService;
@@ -167,7 +167,12 @@ export function registerClientEvents(
     await deps.membership.requireParticipant(conversationId, userId);
     tools.typingIn.add(conversationId);
     if (tools.typing.start(conversationId, userId)) {
-      others(conversationId).emit('typing:start', { conversationId, userId, timestamp: now() });
+      others(conversationId).emit('typing:start', {
+        conversationId,
+        userId,
+        timestamp: now(),
+        expiresInMs: TYPING_TIMEOUT_MS,
+      });
     }
     return { conversationId };
   });
