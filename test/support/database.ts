@@ -33,21 +33,29 @@ async function copyPglite(): Promise<TestDatabase> {
 }
 
 async function clonePostgres(): Promise<TestDatabase> {
-  const adminUrl = inject('postgresAdminUrl');
-  const template = inject('postgresTemplateDb');
-  const name = `${template.replace(/_template$/, '')}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(adminUrl, `CREATE DATABASE "${name}" TEMPLATE "${template}"`);
-  const database = await openDatabase({
-    kind: 'postgres',
-    url: withDatabaseName(adminUrl, name),
-    poolSize: 10,
-  });
+  const clone = await clonePostgresDatabase();
+  const database = await openDatabase({ kind: 'postgres', url: clone.url, poolSize: 10 });
   return {
     database,
     dispose: async () => {
       await database.close();
-      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await clone.drop();
     },
+  };
+}
+
+/**
+ * A PostgreSQL database of the file's own, cloned from the run's migrated template, for
+ * processes that open it themselves (test/support/cluster.ts). `drop` ends their connections.
+ */
+export async function clonePostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const adminUrl = inject('postgresAdminUrl');
+  const template = inject('postgresTemplateDb');
+  const name = `${template.replace(/_template$/, '')}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(adminUrl, `CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+  return {
+    url: withDatabaseName(adminUrl, name),
+    drop: () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
   };
 }
 

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { reapWithThisProcess } from './reaper.js';
 
 export interface TestRedis {
   url: string;
@@ -41,6 +42,7 @@ export async function startTestRedis(): Promise<TestRedis> {
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       { cwd: dir, stdio: 'ignore' },
     );
+    reapWithThisProcess(child);
     await waitForPing(url);
   };
   const stop = async () => {
