@@ -75,7 +75,8 @@ async function main(): Promise<void> {
       // Stop taking jobs, let the running answers finish (stopped after the grace period).
       await Promise.all([worker?.close(), container.answerJobs?.drain(GENERATION_GRACE_MS)]);
       unbridge();
-      await io.close();
+      // No HTTP server, so no engine for io.close() to close: only the adapter has connections.
+      await io.of('/').adapter.close();
       await container.close();
       logger.info('Worker shutdown complete');
       process.exit(0);
