@@ -4,6 +4,12 @@ import type { GenerationEvent } from '../ai/generation-log.js';
 import type { ServerToClientEvents } from './events.js';
 
 export const generationRoom = (generationId: string) => `generation:${generationId}`;
+/**
+ * The sockets that follow an answer through generation:resume: they hear it from their own
+ * follow alone, so the live broadcasts leave them out (its end also goes to the conversation's
+ * room, where a resumed socket would otherwise hear it a second time).
+ */
+export const resumedRoom = (generationId: string) => `generation-resumed:${generationId}`;
 
 type Emitted = {
   [E in keyof ServerToClientEvents]: [E, Parameters<ServerToClientEvents[E]>[0]];

@@ -21,7 +21,7 @@ import { findForbiddenInput } from '../utils/client-input.js';
 import { isOutage } from '../utils/outage.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { SocketError, SocketErrorCode } from './events.js';
-import { generationRoom, toSocketEvents } from './generation-events.js';
+import { generationRoom, resumedRoom, toSocketEvents } from './generation-events.js';
 import { conversationRoom, userRoom } from './socket-auth.js';
 import type { ParleySocket } from './types.js';
 import { TYPING_TIMEOUT_MS, type TypingTracker } from './typing.js';
@@ -201,6 +201,11 @@ export function registerClientEvents(
     tools.followed.delete(generationId);
     await socket.leave(generationRoom(generationId));
     if (!follow) return { generationId, replayed: 0, finished: true };
+    // Nor from the conversation's room, where the answer's end goes too (generation-bridge.ts).
+    await socket.join(resumedRoom(generationId));
+    // After the broadcast of the same event: the log hands an event to all of this process's
+    // followers in one synchronous pass, the bridge's among them.
+    const leaveLater = () => setImmediate(() => void socket.leave(resumedRoom(generationId)));
     let replayed = 0;
     let finished = false;
     let live = false;
@@ -211,9 +216,15 @@ export function registerClientEvents(
         for (const [name, payload] of toSocketEvents(event)) {
           (socket.emit as (event: string, payload: unknown) => boolean)(name, payload);
         }
-        if (finished) tools.followed.delete(generationId);
+        if (finished) {
+          tools.followed.delete(generationId);
+          leaveLater();
+        }
       },
-      () => tools.followed.delete(generationId),
+      () => {
+        tools.followed.delete(generationId);
+        leaveLater();
+      },
     );
     live = true;
     if (finished) unfollow();

@@ -34,6 +34,8 @@ export interface RecordedRequest {
   };
   /** True when the client closed the connection before the answer was complete. */
   clientHungUp: boolean;
+  /** When the client hung up (the clock of `receivedAt`), if it did before the answer was complete. */
+  hungUpAt?: number;
   completed: boolean;
   /** When the request arrived and its first token was written (ms since the epoch, sub-ms). */
   receivedAt: number;
@@ -82,7 +84,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     };
     fake.requests.push(record);
     res.on('close', () => {
-      if (!record.completed) record.clientHungUp = true;
+      if (record.completed) return;
+      record.clientHungUp = true;
+      record.hungUpAt = clock();
     });
     const behaviour = fake.script.shift() ?? fake.fallback;
     if (behaviour.kind === 'hang') return; // never answers
