@@ -93,7 +93,7 @@ export function createContainer(
     createLogger({ level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' });
   const metrics = createMetrics({ collectDefault: config.COLLECT_DEFAULT_METRICS });
   const shared: SharedParts = createSharedParts(config, metrics, logger);
-  const { events, cache } = shared;
+  const { events, cache, redis } = shared;
   const store = options.rateLimiterStore ?? shared.rateLimiterStore;
 
   const limits = {
@@ -225,7 +225,9 @@ export function createContainer(
     generationLog,
     provider,
     membership,
-    presence: new PresenceService(shared.presenceStore, users),
+    presence: new PresenceService(shared.presenceStore, users, (error, userId) =>
+      logger.warn('Presence: lastActiveAt not recorded', { userId, ...describeError(error) }),
+    ),
     conversations: new ConversationService(
       conversationRepository,
       participantRepository,
@@ -269,7 +271,7 @@ export function createContainer(
     answerJobs,
     readinessChecks: [
       { name: 'database', check: () => database.ping() },
-      ...(shared.redis ? [{ name: 'redis', check: shared.redis.ping }] : []),
+      ...(redis ? [{ name: 'redis', check: () => redis.ping() }] : []),
       ...(provider ? [{ name: `model (${provider.name})`, check: () => provider.check() }] : []),
     ],
     start: async () => {

@@ -131,6 +131,7 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
     rateLimiterStore: redisRateLimiterStore(redis.command),
     generationLog,
     stops,
+    // On the command connection: a heartbeat and a later remove run in the order they were sent.
     presenceStore: new RedisPresenceStore(redis.command),
     queue: {
       jobs,

@@ -9,6 +9,7 @@ import { loadConfig } from './config/load.js';
 import { createContainer } from './container.js';
 import { openDatabase, targetFromConfig } from './db/client.js';
 import { bridgeDomainEvents } from './realtime/broadcaster.js';
+import { createRoomEmitter } from './realtime/large-emit.js';
 import type { ParleyServer } from './realtime/types.js';
 import { createLogger, describeError } from './utils/logger.js';
 import { startAnswerWorkerOf } from './worker-jobs.js';
@@ -54,7 +55,12 @@ async function main(): Promise<void> {
   const io: ParleyServer = new Server();
   const { pub, sub } = redis.adapterClients();
   io.adapter(createAdapter(pub, sub));
-  const unbridge = bridgeDomainEvents(io, container.events, container.metrics);
+  const unbridge = bridgeDomainEvents(
+    io,
+    container.events,
+    container.metrics,
+    createRoomEmitter(io, redis.command, logger),
+  );
   const worker = startAnswerWorkerOf(container);
   logger.info(`Parley worker ready (${container.instanceId}; AI: ${container.provider?.name})`);
 

@@ -16,6 +16,11 @@ export const COALESCE_MS = 30;
 export const DELTA_TARGET_BYTES = 480;
 /** …but no text waits longer than this to be shown (a slow model still reads as a stream). */
 export const DELTA_MAX_WAIT_MS = 400;
+/**
+ * A delta never carries more than this many UTF-16 units (≤ 48 KB as JSON): an upstream that
+ * sends a huge chunk at once is cut into several, so no event on Redis exceeds 64 KB.
+ */
+export const DELTA_MAX_UNITS = 8_192;
 
 export interface RunIdentity {
   generationId: string;
@@ -63,13 +68,15 @@ export async function streamAnswer(
     clearTimeout(timer);
     timer = undefined;
     if (!pending) return;
-    log.append({
-      type: 'delta',
-      seq: ++seq,
-      generationId: id.generationId,
-      messageId: id.messageId,
-      delta: pending,
-    });
+    for (const piece of pieces(pending)) {
+      log.append({
+        type: 'delta',
+        seq: ++seq,
+        generationId: id.generationId,
+        messageId: id.messageId,
+        delta: piece,
+      });
+    }
     pending = '';
     pendingBytes = 0;
     lastFlush = Date.now();
@@ -122,6 +129,21 @@ export async function streamAnswer(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The text cut into deltas of at most DELTA_MAX_UNITS, never inside a surrogate pair. */
+function pieces(text: string): string[] {
+  if (text.length <= DELTA_MAX_UNITS) return [text];
+  const out: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(start + DELTA_MAX_UNITS, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end -= 1; // a high surrogate
+    out.push(text.slice(start, end));
+    start = end;
+  }
+  return out;
 }
 
 /** A run that broke off: the provider's error, and the text written before it. */

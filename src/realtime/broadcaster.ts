@@ -3,7 +3,9 @@
 // same code reaches every instance.
 import type { DomainEvents, EventBus } from '../events/event-bus.js';
 import type { Metrics } from '../infra/metrics.js';
+import type { MessageView } from '../schemas/message.schemas.js';
 import type { ServerToClientEvents } from './events.js';
+import type { RoomEmitter } from './large-emit.js';
 import { conversationRoom, NO_SEED_EVENTS_ROOM, sessionRoom, userRoom } from './socket-auth.js';
 import type { ParleyServer } from './types.js';
 
@@ -11,6 +13,8 @@ export function bridgeDomainEvents(
   io: ParleyServer,
   events: EventBus,
   metrics: Metrics,
+  /** Room emits of any size (large ones cross the cluster through Redis keys). */
+  emitter: RoomEmitter,
 ): () => void {
   const now = () => new Date().toISOString();
   /** Emits to rooms and counts it: one emit is one event out, whatever the audience. */
@@ -27,16 +31,28 @@ export function bridgeDomainEvents(
 
   const subscriptions = [
     events.subscribe('message.created', ({ conversationId, message }) => {
-      send(conversationRoom(conversationId), 'message:new', { conversationId, message });
+      const room = conversationRoom(conversationId);
+      const size = sizeBound(message);
+      metrics.socketEventsOut.inc({ event: 'message:new' });
+      emitter.emit({ rooms: room }, 'message:new', { conversationId, message }, size);
       // The seed's alias doubles every message's frames; clients that do not need it say so.
       metrics.socketEventsOut.inc({ event: 'message:received' });
-      io.to(conversationRoom(conversationId))
-        .except(NO_SEED_EVENTS_ROOM)
-        .emit('message:received', { conversationId, message });
+      emitter.emit(
+        { rooms: room, except: NO_SEED_EVENTS_ROOM },
+        'message:received',
+        { conversationId, message },
+        size,
+      );
     }),
-    events.subscribe('message.updated', ({ conversationId, message }) =>
-      send(conversationRoom(conversationId), 'message:updated', { conversationId, message }),
-    ),
+    events.subscribe('message.updated', ({ conversationId, message }) => {
+      metrics.socketEventsOut.inc({ event: 'message:updated' });
+      emitter.emit(
+        { rooms: conversationRoom(conversationId) },
+        'message:updated',
+        { conversationId, message },
+        sizeBound(message),
+      );
+    }),
     events.subscribe('message.deleted', ({ conversationId, messageId }) =>
       send(conversationRoom(conversationId), 'message:deleted', { conversationId, messageId }),
     ),
@@ -105,6 +121,15 @@ export function bridgeDomainEvents(
     }),
   ];
   return () => subscriptions.forEach((unsubscribe) => unsubscribe());
+}
+
+/**
+ * An upper bound of a message event's size in bytes, without serialising it: 4 bytes a UTF-16
+ * unit covers any text escaped as JSON writes it; metadata, rare, is measured when present.
+ */
+function sizeBound(message: MessageView): number {
+  const metadata = message.metadata ? JSON.stringify(message.metadata).length * 6 : 0;
+  return (message.content?.length ?? 0) * 6 + metadata + 4_096;
 }
 
 const reactionPayload = (e: DomainEvents['reaction.added']) => ({

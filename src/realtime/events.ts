@@ -194,7 +194,18 @@ export interface AiStreamEnd {
   model: string | null;
 }
 
-export type InterServerEvents = Record<string, never>;
+/** Between instances (through the adapter): see large-emit.ts. */
+export interface InterServerEvents {
+  'parley:large-emit': (emit: LargeEmit) => void;
+}
+
+/** A room emit whose payload waits in Redis under `key` (too large for pub/sub). */
+export interface LargeEmit {
+  rooms: string[];
+  except: string[];
+  event: keyof ServerToClientEvents;
+  key: string;
+}
 
 /** What the handshake established, kept on each socket. */
 export interface SocketData {

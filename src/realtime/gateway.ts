@@ -5,10 +5,12 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Container } from '../container.js';
 import { bridgeDomainEvents } from './broadcaster.js';
+import { createRoomEmitter } from './large-emit.js';
 import { onConnection } from './connection.js';
 import { bridgeGenerationLog, GenerationRooms } from './generation-bridge.js';
 import { authenticateSocket, conversationRoom, userRoom } from './socket-auth.js';
 import type { ParleyServer } from './types.js';
+import { startPresenceTimers } from './presence-sweep.js';
 import { TypingTracker } from './typing.js';
 import { UserSockets } from './user-sockets.js';
 
@@ -57,8 +59,15 @@ export function createRealtimeGateway(
     onConnection(socket, { io, container, typing, userSockets, track }),
   );
 
+  // Presence with a TTL: this instance's sockets are refreshed, a dead instance's users swept.
+  const stopPresence = startPresenceTimers(io, container);
   const generationRooms = new GenerationRooms();
-  const unbridge = bridgeDomainEvents(io, container.events, metrics);
+  const unbridge = bridgeDomainEvents(
+    io,
+    container.events,
+    metrics,
+    createRoomEmitter(io, container.redis?.command, container.logger),
+  );
   const unfollow = bridgeGenerationLog(
     io,
     container.events,
@@ -69,6 +78,7 @@ export function createRealtimeGateway(
   return {
     io,
     close: async () => {
+      await stopPresence();
       unbridge();
       unfollow();
       typing.clear();
