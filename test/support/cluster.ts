@@ -24,6 +24,8 @@ const STOP_GRACE_MS = 5_000;
 const KEPT_LINES = 200;
 /** What a worker prints once it takes jobs: its readiness signal (it serves no HTTP). */
 const WORKER_READY = /worker ready/i;
+/** An OpenAI-compatible address where nothing listens (the discard port). */
+const IDLE_UPSTREAM = 'http://127.0.0.1:9/v1';
 
 export interface ClusterOptions {
   /** API instances, each on its own port (default 2). */
@@ -32,7 +34,7 @@ export interface ClusterOptions {
   workers?: number;
   /** The OpenAI-compatible upstream (a FakeOpenAi) answers come from; unset: AI_PROVIDER=none. */
   ai?: { baseURL: string; model?: string };
-  /** Variables for every process, over the defaults. */
+  /** Variables for every process, over the defaults (workers: LOG_LEVEL=info, see workerDefaults). */
   env?: Record<string, string>;
   /** Variables for the API instances only, over `env`. */
   apiEnv?: Record<string, string>;
@@ -298,7 +300,7 @@ class Cleanup {
 }
 
 /** What every process gets: nothing of the parent's environment but PATH and HOME. */
-function commonEnv(
+function defaultEnv(
   options: ClusterOptions,
   databaseUrl: string,
   redisUrl: string,
@@ -329,7 +331,20 @@ function commonEnv(
     ARGON2_MEMORY_KIB: '4096',
     ARGON2_TIME_COST: '1',
     ...ai,
-    ...options.env,
+  };
+}
+
+/**
+ * What a worker gets over the defaults. Its readiness line is logged at info. And it refuses
+ * AI_PROVIDER=none (nothing to run): in a cluster with the AI off it gets an upstream where
+ * nothing listens, which it never calls, as the instances queue no answers.
+ */
+function workerDefaults(options: ClusterOptions): Record<string, string> {
+  return {
+    LOG_LEVEL: 'info',
+    ...(options.ai
+      ? {}
+      : { AI_PROVIDER: 'openai', OPENAI_BASE_URL: IDLE_UPSTREAM, OPENAI_API_KEY: 'sk-unused' }),
   };
 }
 
@@ -358,12 +373,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       return dir;
     };
 
-    const env = commonEnv(options, database.url, redis.url);
+    const env = defaultEnv(options, database.url, redis.url);
     const instances: ApiInstance[] = [];
     for (let i = 0; i < (options.instances ?? 2); i++) {
       const port = await freePort();
       const instanceEnv = {
         ...env,
+        ...options.env,
         ...options.apiEnv,
         PORT: String(port),
         DATA_DIR: await dataDir(),
@@ -372,7 +388,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
     const workers: ManagedProcess[] = [];
     for (let i = 0; i < (options.workers ?? 1); i++) {
-      const { PORT: _port, ...workerEnv } = { ...env, ...options.workerEnv };
+      const { PORT: _port, ...workerEnv } = {
+        ...env,
+        ...workerDefaults(options),
+        ...options.env,
+        ...options.workerEnv,
+      };
       workers.push(
         new ManagedProcess(`worker-${i}`, 'dist/worker.js', {
           ...workerEnv,
