@@ -7,7 +7,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { ParleyServer } from './types.js';
 import { AI_USER_ID } from './events.js';
-import { generationRoom, toSocketEvents } from './generation-events.js';
+import { generationRoom, resumedRoom, toSocketEvents } from './generation-events.js';
 import { conversationRoom, userRoom } from './socket-auth.js';
 
 /** The rooms of the answers running in each conversation. */
@@ -45,9 +45,12 @@ export function bridgeGenerationLog(
   metrics: Metrics,
 ): () => void {
   const now = () => new Date().toISOString();
-  const emit = (to: string[], name: string, payload: unknown) => {
+  const emit = (to: string[], name: string, payload: unknown, except: string[] = []) => {
     metrics.socketEventsOut.inc({ event: name });
-    (io.local.to(to).emit as (event: string, payload: unknown) => boolean)(name, payload);
+    (io.local.to(to).except(except).emit as (event: string, payload: unknown) => boolean)(
+      name,
+      payload,
+    );
   };
   const following = new Map<string, () => void>();
   const relay = (event: GenerationEvent, conversationId: string) => {
@@ -62,7 +65,10 @@ export function bridgeGenerationLog(
       event.type === 'delta'
         ? [generationRoom(event.generationId)]
         : [conversationRoom(conversationId), generationRoom(event.generationId)];
-    for (const [name, payload] of toSocketEvents(event)) emit(to, name, payload);
+    // A socket that resumed the answer gets its events from its own follow (handlers.ts): from
+    // the conversation's broadcast too, its end would arrive twice.
+    const resumed = [resumedRoom(event.generationId)];
+    for (const [name, payload] of toSocketEvents(event)) emit(to, name, payload, resumed);
     if (isTerminal(event)) {
       rooms.remove(conversationId, event.generationId);
       following.get(event.generationId)?.();
@@ -75,6 +81,7 @@ export function bridgeGenerationLog(
       io.local
         .in(generationRoom(event.generationId))
         .socketsLeave(generationRoom(event.generationId));
+      io.local.in(resumed).socketsLeave(resumed);
     }
   };
   const subscriptions = [

@@ -4,6 +4,11 @@ import type { GenerationEvent } from '../ai/generation-log.js';
 import type { ServerToClientEvents } from './events.js';
 
 export const generationRoom = (generationId: string) => `generation:${generationId}`;
+/**
+ * The sockets that follow an answer through generation:resume: they hear it from that follow
+ * alone, so the broadcasts to the conversation (start, end, error) leave them out.
+ */
+export const resumedRoom = (generationId: string) => `generation:${generationId}:resumed`;
 
 type Emitted = {
   [E in keyof ServerToClientEvents]: [E, Parameters<ServerToClientEvents[E]>[0]];

@@ -21,7 +21,7 @@ import { findForbiddenInput } from '../utils/client-input.js';
 import { isOutage } from '../utils/outage.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { SocketError, SocketErrorCode } from './events.js';
-import { generationRoom, toSocketEvents } from './generation-events.js';
+import { generationRoom, resumedRoom, toSocketEvents } from './generation-events.js';
 import { conversationRoom, userRoom } from './socket-auth.js';
 import type { ParleySocket } from './types.js';
 import type { TypingTracker } from './typing.js';
@@ -195,6 +195,9 @@ export function registerClientEvents(
     tools.followed.get(generationId)?.();
     tools.followed.delete(generationId);
     await socket.leave(generationRoom(generationId));
+    // Nor from the conversation's broadcasts (generation-bridge.ts): its end would come twice. The
+    // bridge empties this room when it relays the end; else it goes with the socket.
+    await socket.join(resumedRoom(generationId));
     if (!follow) return { generationId, replayed: 0, finished: true };
     let replayed = 0;
     let finished = false;
