@@ -79,6 +79,9 @@ describe('resume', () => {
     const seqs = [...seen, ...rest].map((d) => d.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1)); // 1..n, each once
     expect([...seen, ...rest].map((d) => d.delta).join('')).toBe(FULL);
+    // Its end comes from the resume alone, not also from the conversation's broadcast.
+    await settle(300);
+    expect(second.of('ai:stream:end')).toHaveLength(1);
   });
 
   it('over a socket, after the generation ended: the rest, and the end', async () => {
