@@ -10,11 +10,17 @@ export function startAnswerWorkerOf(container: Container): AnswerWorker | undefi
     config.WORKER_CONCURRENCY ??
     config.AI_CONCURRENCY ??
     (config.AI_PROVIDER === 'local' ? config.AI_LOCAL_PARALLEL : 32);
+  // A Redis that is away errors on every reconnect attempt: said once every 10 s at most.
+  let lastWarned = 0;
   return startAnswerWorker(
     config.REDIS_URL,
     redis.queueOptions,
     concurrency,
     (job) => answerJobs.execute(job),
-    (error) => logger.warn(`Generation queue: ${error.message}`),
+    (error) => {
+      if (Date.now() - lastWarned < 10_000) return;
+      lastWarned = Date.now();
+      logger.warn(`Generation queue: ${error.message}`);
+    },
   );
 }

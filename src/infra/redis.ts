@@ -81,17 +81,29 @@ export function connectRedis(
     command,
     subscriber,
     queueOptions: { ...base, lazyConnect: false, maxRetriesPerRequest: null },
-    adapterClients: () => ({
-      // An emit while Redis is away fails at once rather than arriving late after a reconnect.
-      pub: own(
+    adapterClients: () => {
+      // An emit while Redis is away fails at once rather than arriving late after a reconnect;
+      // the adapter does not catch its publishes, so the failure is counted here instead of
+      // surfacing as an unhandled rejection.
+      const pub = own(
         'adapter-pub',
         command.duplicate({ lazyConnect: false, connectionName: 'parley:adapter-pub' }),
-      ),
-      sub: own(
+      );
+      type Publish = (channel: string, message: string | Buffer) => Promise<number>;
+      // Bound before it is replaced below (the replacement calls this one).
+      const publish: Publish = pub.publish.bind(pub);
+      (pub as unknown as { publish: typeof publish }).publish = (channel, message) =>
+        publish(channel, message).catch((error: unknown) => {
+          metrics.redisErrors.inc({ connection: 'adapter-pub' });
+          report('adapter-pub', error instanceof Error ? error : new Error(String(error)));
+          return 0;
+        });
+      const sub = own(
         'adapter-sub',
         subscriber.duplicate({ lazyConnect: false, connectionName: 'parley:adapter-sub' }),
-      ),
-    }),
+      );
+      return { pub, sub };
+    },
     ready: async () => {
       await firstConnect;
       if (command.status === 'ready') return;
