@@ -1,6 +1,7 @@
 // Issue 9, acceptance 1: clients on two API instances share a conversation as if on one. Every
 // event crosses from A to B and back, and arrives exactly once (the Socket.IO Redis adapter
 // fans out; nothing may be delivered by two paths). Real processes: 2 instances + 1 worker.
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   createConversation,
@@ -39,6 +40,40 @@ async function expectOnce(
     const copies = socket.of(event).filter(match);
     expect(copies, `${event} copies: ${JSON.stringify(copies)}`).toHaveLength(1);
   }
+}
+
+/**
+ * The PUBLISH commands Redis runs from now on, read from MONITOR on a raw connection: the size
+ * in bytes of the largest payload (MONITOR escapes non-ASCII bytes as \xNN: counted as one).
+ */
+async function watchPublishes(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let buffered = '';
+  let count = 0;
+  let largest = 0;
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    let end: number;
+    while ((end = buffered.indexOf('\r\n')) >= 0) {
+      const line = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      const command = /^\+[\d.]+ \[[^\]]*\] "(\w+)"/.exec(line)?.[1]?.toLowerCase();
+      if (command !== 'publish') continue;
+      count += 1;
+      const payload = line.slice(line.lastIndexOf(' "') + 2, -1);
+      const bytes = payload.replace(/\\x[0-9a-f]{2}/g, '.').replace(/\\./g, '.').length;
+      largest = Math.max(largest, bytes);
+    }
+  });
+  socket.write('MONITOR\r\n');
+  await settle(100);
+  return { count: () => count, largest: () => largest, stop: () => socket.destroy() };
 }
 
 async function expectNothing(socket: RecordingSocket, event: string, match: Match = () => true) {
@@ -110,6 +145,24 @@ describe('messages cross instances exactly once', () => {
       [onA, 'message:new', messageWithId(idB)],
       [onB, 'message:new', messageWithId(idB)],
     ]);
+  });
+
+  it('a message of 32,000 characters (~96 KB) reaches B whole, and nothing over 64 KB is published on Redis', async () => {
+    const { alice, conversationId, onB } = await pair();
+    const publishes = await watchPublishes(cluster().redis.url);
+    try {
+      const content = '€'.repeat(32_000); // 3 bytes each in UTF-8
+      const sent = await sendMessage(A().api, alice, conversationId, content);
+      await expectOnce([[onB, 'message:new', messageWithId(sent.id)]]);
+      const [heard] = onB.of('message:new').filter(messageWithId(sent.id)) as Array<{
+        message: MessageData;
+      }>;
+      expect(heard!.message.content).toBe(content);
+      expect(publishes.count()).toBeGreaterThan(0);
+      expect(publishes.largest()).toBeLessThanOrEqual(64 * 1024);
+    } finally {
+      publishes.stop();
+    }
   });
 
   it('edits and deletions through B reach A', async () => {
