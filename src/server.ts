@@ -98,6 +98,9 @@ function installShutdown(
     // (requests in flight) end with them instead of holding the HTTP server open.
     void container.generations.drain(GENERATION_GRACE_MS);
     void container.answerJobs?.drain(GENERATION_GRACE_MS);
+    // SSE streams of answers running elsewhere (a worker) do not end with this process's
+    // answers: after the grace period they are cut (clients resume with Last-Event-ID).
+    setTimeout(() => server.closeAllConnections(), GENERATION_GRACE_MS + 500).unref();
     void worker?.close();
     // Sockets (and long-polling requests) would hold the HTTP server open: close them now.
     gateway

@@ -29,6 +29,11 @@ export type GenerationEvent =
 
 export type GenerationListener = (event: GenerationEvent) => void;
 
+/** A terminal event without its seq (appendTerminal gives it one). */
+export type TerminalEvent =
+  | Omit<Extract<GenerationEvent, { type: 'end' }>, 'seq'>
+  | Omit<Extract<GenerationEvent, { type: 'error' }>, 'seq'>;
+
 export const isTerminal = (event: GenerationEvent) =>
   event.type === 'end' || event.type === 'error';
 
@@ -44,6 +49,13 @@ export interface GenerationLog {
    * throws: a log that cannot store it now keeps it and retries, in order.
    */
   append(event: GenerationEvent): void;
+  /**
+   * Ends a generation this process does not run (its process died: the lease sweeper, a worker
+   * that finds it interrupted): the terminal event goes right after the last event stored, with
+   * that seq + 1, unless a terminal event is stored already. Atomic: a producer still appending
+   * cannot take the same seq.
+   */
+  appendTerminal(event: TerminalEvent): Promise<void>;
   /** Resolves once every event appended so far for the generation is stored. */
   flushed(generationId: string): Promise<void>;
   /** Events after `afterSeq`, in seq order; undefined when the log does not know the generation. */
@@ -85,6 +97,14 @@ export class MemoryGenerationLog implements GenerationLog {
     if (isTerminal(event)) entry.finishedAt = Date.now();
     for (const listener of entry.listeners) listener(event);
     if (isTerminal(event)) entry.listeners.clear();
+  }
+
+  appendTerminal(event: TerminalEvent): Promise<void> {
+    const events = this.entries.get(event.generationId)?.events ?? [];
+    const last = events.at(-1);
+    if (last && isTerminal(last)) return Promise.resolve();
+    this.append({ ...event, seq: (last?.seq ?? -1) + 1 });
+    return Promise.resolve();
   }
 
   flushed(): Promise<void> {

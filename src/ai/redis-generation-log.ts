@@ -7,6 +7,7 @@ import {
   type GenerationEvent,
   type GenerationListener,
   type GenerationLog,
+  type TerminalEvent,
 } from './generation-log.js';
 import { GenerationMirrors } from './redis-generation-mirror.js';
 import {
@@ -23,6 +24,28 @@ import {
 const SAFETY_TTL_MS = 24 * 60 * 60_000;
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 1_000;
+/**
+ * Appends a terminal event (ARGV[1], JSON without seq) after the stream's last entry, with the
+ * next seq, stored and published as `store` does — unless the last entry is terminal already.
+ */
+const APPEND_TERMINAL = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 0
+if #last > 0 then
+  local fields = last[1][2]
+  local stored
+  for i = 1, #fields, 2 do if fields[i] == 'event' then stored = cjson.decode(fields[i + 1]) end end
+  if stored.type == 'end' or stored.type == 'error' then return -1 end
+  seq = stored.seq + 1
+end
+local event = cjson.decode(ARGV[1])
+event.seq = seq
+local json = cjson.encode(event)
+redis.call('XADD', KEYS[1], seq .. '-1', 'event', json, 'at', ARGV[2])
+redis.call('PUBLISH', KEYS[2], '{"at":' .. ARGV[2] .. ',"event":' .. json .. '}')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return seq
+`;
 /** close() waits this long for appends still being stored. */
 const CLOSE_WAIT_MS = 1_000;
 
@@ -90,6 +113,19 @@ export class RedisGenerationLog implements GenerationLog {
     // Sent before append returns: a message published next on the same connection (the cluster's
     // generation.started) reaches Redis after this event is stored.
     void this.pump(event.generationId, fresh);
+  }
+
+  async appendTerminal(event: TerminalEvent): Promise<void> {
+    const at = Date.now();
+    await this.options.command.eval(
+      APPEND_TERMINAL,
+      2,
+      streamKey(event.generationId),
+      liveChannel(event.generationId),
+      JSON.stringify(event),
+      String(at),
+      String(this.retentionMs),
+    );
   }
 
   flushed(generationId: string): Promise<void> {

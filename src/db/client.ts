@@ -104,7 +104,15 @@ async function openPostgres(
   target: Extract<DatabaseTarget, { kind: 'postgres' }>,
   onPoolError: (error: Error) => void,
 ): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    max: target.poolSize ?? 10,
+    // A PostgreSQL that cannot be reached (a partition, a failover) must not hold requests
+    // forever: waiting for a connection, and a query, give up (503 to the caller, SPEC §2).
+    connectionTimeoutMillis: 5_000,
+    query_timeout: 30_000,
+    keepAlive: true,
+  });
   // An idle client losing its connection emits here; unhandled, it would kill the process.
   pool.on('error', onPoolError);
   // Fail at start, with the connection error, rather than on the first request.

@@ -37,6 +37,8 @@ export function createGenerationQueue(url: string, options: RedisOptions): Gener
     ...options,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // A Redis that does not answer (half-open connection) fails the add rather than holding it.
+    commandTimeout: 2_000,
   });
   connection.on('error', () => undefined); // reported by the shared connections already
   const queue = new Queue<AnswerJob>(GENERATION_QUEUE, {

@@ -209,25 +209,33 @@ export function registerClientEvents(
     let replayed = 0;
     let finished = false;
     let live = false;
-    const unfollow = await follow(
-      (event) => {
-        if (!live) replayed += 1;
-        if (isTerminal(event)) finished = true;
-        for (const [name, payload] of toSocketEvents(event)) {
-          (socket.emit as (event: string, payload: unknown) => boolean)(name, payload);
-        }
-        if (finished) {
+    let unfollow: () => void;
+    try {
+      unfollow = await follow(
+        (event) => {
+          if (!live) replayed += 1;
+          if (isTerminal(event)) finished = true;
+          for (const [name, payload] of toSocketEvents(event)) {
+            (socket.emit as (event: string, payload: unknown) => boolean)(name, payload);
+          }
+          if (finished) {
+            tools.followed.delete(generationId);
+            leaveLater();
+          }
+        },
+        () => {
           tools.followed.delete(generationId);
           leaveLater();
-        }
-      },
-      () => {
-        tools.followed.delete(generationId);
-        leaveLater();
-      },
-    );
+        },
+      );
+    } catch (error) {
+      // Could not follow (Redis away): back to the live broadcasts, as before the resume.
+      await socket.leave(resumedRoom(generationId));
+      await socket.join(generationRoom(generationId));
+      throw error;
+    }
     live = true;
-    if (finished) unfollow();
+    if (finished || socket.disconnected) unfollow();
     else tools.followed.set(generationId, unfollow);
     return { generationId, replayed, finished };
   });

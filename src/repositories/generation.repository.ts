@@ -138,8 +138,12 @@ export class GenerationRepository {
     return row;
   }
 
+  /** The text so far of an answer still being written (one that ended elsewhere keeps its own). */
   async saveProgress(messageId: string, content: string): Promise<void> {
-    await this.db.update(messages).set({ content }).where(eq(messages.id, messageId));
+    await this.db
+      .update(messages)
+      .set({ content })
+      .where(and(eq(messages.id, messageId), eq(messages.status, 'SENDING')));
   }
 
   async markFirstToken(generationId: string, at: Date): Promise<void> {
@@ -247,10 +251,13 @@ export class GenerationRepository {
     return rows.map((row) => row.id);
   }
 
-  /** The lease holder's heartbeat for the answers it runs. */
-  async renewLeases(owner: string, generationIds: string[], leaseMs: number): Promise<void> {
-    if (generationIds.length === 0) return;
-    await this.db
+  /**
+   * The lease holder's heartbeat for the answers it runs; returns the ids still held (one missing
+   * was failed by another process after the lease lapsed: its runner must stop).
+   */
+  async renewLeases(owner: string, generationIds: string[], leaseMs: number): Promise<string[]> {
+    if (generationIds.length === 0) return [];
+    const renewed = await this.db
       .update(generations)
       .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
       .where(
@@ -259,7 +266,9 @@ export class GenerationRepository {
           eq(generations.status, 'RUNNING'),
           sql`${generations.id} = any(${sql.param(generationIds)}::text[])`,
         ),
-      );
+      )
+      .returning({ id: generations.id });
+    return renewed.map((row) => row.id);
   }
 
   /**

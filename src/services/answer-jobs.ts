@@ -43,7 +43,8 @@ export class AnswerJobs {
   /** Runs one job to its end (the job's promise: BullMQ holds its lock meanwhile). */
   async execute(job: AnswerJob): Promise<void> {
     const { generations, log, owner, leaseMs } = this.deps;
-    const generation = await generations.claim(job.generationId, owner, leaseMs);
+    // A database blip is tried again: failing the job would leave the answer to its queue lease.
+    const generation = await retried(() => generations.claim(job.generationId, owner, leaseMs));
     if (!generation) return; // ended already, or a live process holds it
     const done = this.run(job, generation).finally(() => {
       this.running.delete(generation.id);
@@ -67,10 +68,10 @@ export class AnswerJobs {
   private async run(job: AnswerJob, generation: Generation): Promise<void> {
     const { provider, log, stops, messages, policy } = this.deps;
     // A job that comes back after its worker died: the tokens it streamed stay; it ends there.
-    const streamed = await log.read(generation.id, 0);
+    const streamed = await retried(() => log.read(generation.id, 0));
     if (streamed && streamed.length > 0) {
       const partial = streamed.map((event) => (event.type === 'delta' ? event.delta : '')).join('');
-      await this.interrupted(generation, partial, streamed.at(-1)!.seq);
+      await this.interrupted(generation, partial);
       return;
     }
     const stop = stops.register(generation.id);
@@ -91,14 +92,13 @@ export class AnswerJobs {
     }
   }
 
-  private async interrupted(generation: Generation, partial: string, lastSeq: number) {
+  private async interrupted(generation: Generation, partial: string) {
     const failed = await this.deps.generations
       .fail(generation, partial, INTERRUPTED)
       .catch(() => undefined);
     if (!failed) return;
-    this.deps.log.append({
+    await this.deps.log.appendTerminal({
       type: 'error',
-      seq: lastSeq + 1,
       generationId: generation.id,
       messageId: generation.messageId,
       conversationId: generation.conversationId,
@@ -108,16 +108,39 @@ export class AnswerJobs {
     });
   }
 
+  private renewing = false;
+
   private async renew(): Promise<void> {
-    if (this.running.size === 0) return;
-    const { generations, owner, leaseMs, cap } = this.deps;
+    if (this.running.size === 0 || this.renewing) return;
+    this.renewing = true;
+    const { generations, owner, leaseMs, cap, stops } = this.deps;
     try {
-      await generations.renewLeases(owner, [...this.running.keys()], leaseMs);
+      const ids = [...this.running.keys()];
+      const held = new Set(await generations.renewLeases(owner, ids, leaseMs));
+      // Lost while this process could not renew (a stall, the database away): another process
+      // has failed it and told its followers; going on would only bill tokens nobody sees.
+      for (const id of ids) {
+        if (!held.has(id) && this.running.has(id)) void stops.stop(id).catch(() => undefined);
+      }
       await Promise.all(
         [...this.running].map(([id, { userId }]) => cap.renew(userId, id).catch(() => undefined)),
       );
     } catch (error) {
       this.deps.logger.warn('Could not renew the leases of running answers', describeError(error));
+    } finally {
+      this.renewing = false;
     }
   }
+}
+
+/** Runs `work`, trying again twice (after 250 and 1,000 ms) when it fails. */
+async function retried<T>(work: () => Promise<T>): Promise<T> {
+  for (const wait of [250, 1_000]) {
+    try {
+      return await work();
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+  return work();
 }

@@ -2,6 +2,7 @@
 // request sent upstream before the answer's rows are written; or, with Redis, the rows written
 // and the job queued for a worker. Either way the answer is announced the same way.
 import { publishStart } from '../ai/generation-runner.js';
+import { within } from '../ai/redis-generation-stream.js';
 import type { AiProvider } from '../ai/provider.js';
 import type { Ticket } from '../ai/scheduler.js';
 import type { ConversationSettings, Generation } from '../db/schema.js';
@@ -19,6 +20,9 @@ import type {
   QueueMode,
 } from './generation-types.js';
 import { toMessageView } from './views.js';
+
+/** How long a queued answer's start event may take to be stored before the answer fails. */
+const START_STORED_MS = 3_000;
 
 export class AnswerStarter {
   /** Answers started here and not yet finished (in-process: waiting for their turn or running). */
@@ -139,6 +143,10 @@ export class AnswerStarter {
       return this.notStarted(error, question.conversationId);
     }
     try {
+      // Its start event must be stored before a worker appends after it (a follower needs the
+      // whole stream from seq 0); a Redis that cannot take it now fails the answer instead.
+      if (!(await within(this.deps.log.flushed(generation.id), START_STORED_MS)))
+        throw new Error('The answer could not be announced: Redis did not store its start');
       await queue.jobs.enqueue(
         {
           generationId: generation.id,

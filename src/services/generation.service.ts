@@ -188,11 +188,21 @@ export class GenerationService {
         { ...principal, conversationId: generation.conversationId },
         end,
       );
-      const following = await this.deps.log.follow(generationId, afterSeq, (event) => {
-        if (!ended) listener(event);
-      });
+      let following: (() => void) | undefined;
+      try {
+        following = await this.deps.log.follow(generationId, afterSeq, (event) => {
+          if (!ended) listener(event);
+        });
+      } catch (error) {
+        unwatch();
+        throw error;
+      }
       if (ended) following?.();
-      else unfollow = following;
+      else if (!following) {
+        // Gone from the log meanwhile (expired, or Redis lost it): nothing will come.
+        end();
+        return () => undefined;
+      } else unfollow = following;
       this.access(principal, generationId).catch(end);
       return () => {
         ended = true;

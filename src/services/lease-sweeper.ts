@@ -21,17 +21,19 @@ export function startLeaseSweeper(deps: {
     try {
       const failed = await deps.generations.failExpired();
       for (const generation of failed) {
-        const events = (await deps.log.read(generation.id, -1).catch(() => undefined)) ?? [];
-        deps.log.append({
-          type: 'error',
-          seq: (events.at(-1)?.seq ?? 0) + 1,
-          generationId: generation.id,
-          messageId: generation.messageId,
-          conversationId: generation.conversationId,
-          status: 'FAILED',
-          error: INTERRUPTED,
-          code: 'interrupted',
-        });
+        // After whatever its dead process stored, unless it had stored its end already; tried
+        // again until Redis takes it (the followers wait for this end).
+        void untilDone(() =>
+          deps.log.appendTerminal({
+            type: 'error',
+            generationId: generation.id,
+            messageId: generation.messageId,
+            conversationId: generation.conversationId,
+            status: 'FAILED',
+            error: INTERRUPTED,
+            code: 'interrupted',
+          }),
+        );
         if (generation.requestedBy)
           await deps.cap.release(generation.requestedBy, generation.id).catch(() => undefined);
       }
@@ -48,4 +50,18 @@ export function startLeaseSweeper(deps: {
   timer.unref();
   void sweep();
   return () => clearInterval(timer);
+}
+
+/** Runs `work` until it succeeds (every 1 s after the first failure), for at most 10 minutes. */
+async function untilDone(work: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      await work();
+      return;
+    } catch {
+      if (Date.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 1_000).unref());
+    }
+  }
 }

@@ -6,7 +6,7 @@ const NETWORK_CODES =
 /** PostgreSQL: connection exceptions (08…), shutting down or starting up (57P01–57P03), too many connections. */
 const POSTGRES_CODES = /^(08\d\d\d|57P0[123]|53300)$/;
 const MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Connection is closed|enableOfflineQueue|Command timed out|Stream isn't writeable|Redis connection is not ready/i;
+  /Connection terminated|timeout exceeded when trying to connect|Connection is closed|enableOfflineQueue|Command timed out|Stream isn't writeable|Redis connection is not ready|Query read timeout/i;
 
 export function isOutage(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
