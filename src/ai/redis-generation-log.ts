@@ -140,7 +140,11 @@ export class RedisGenerationLog implements GenerationLog {
         return undefined;
       }
     }
-    return stored.map(({ event }) => event);
+    // A runner that went on after another process ended its answer (appendTerminal) may have
+    // stored events past the end: they are not part of the answer.
+    const events = stored.map(({ event }) => event);
+    const end = events.findIndex(isTerminal);
+    return end < 0 ? events : events.slice(0, end + 1);
   }
 
   follow(

@@ -465,3 +465,52 @@ describe('RedisGenerationLog', () => {
     expect(leaver.seqs()).toEqual(range(0, 9));
   });
 });
+
+describe('appendTerminal (an answer ended by another process than its runner)', () => {
+  const interrupted = (of: GenerationEvent) => ({
+    type: 'error' as const,
+    generationId: of.generationId,
+    messageId: of.messageId,
+    conversationId: (of as { conversationId: string }).conversationId,
+    status: 'FAILED' as const,
+    error: 'Interrupted',
+    code: 'interrupted',
+  });
+
+  it('goes right after the last event stored, and a follower gets it as the end', async () => {
+    const producer = await instance();
+    const ender = await instance();
+    const follower = await instance();
+    const events = answer(10).slice(0, 5); // start and deltas 1..4: the runner died there
+    for (const event of events) producer.log.append(event);
+    await producer.log.flushed(events[0]!.generationId);
+    const heard = collector();
+    await follower.log.follow(events[0]!.generationId, -1, heard.listener);
+    await ender.log.appendTerminal(interrupted(events[0]!));
+    await heard.ended();
+    expect(heard.seqs()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(heard.got.at(-1)).toMatchObject({ type: 'error', seq: 5, code: 'interrupted' });
+  });
+
+  it('adds nothing when the end is stored already, and a runner still appending cannot take its seq', async () => {
+    const producer = await instance();
+    const ender = await instance();
+    const events = answer(8);
+    for (const event of events) producer.log.append(event);
+    await producer.log.flushed(events[0]!.generationId);
+    await ender.log.appendTerminal(interrupted(events[0]!));
+    const stored = await ender.log.read(events[0]!.generationId, -1);
+    expect(stored!.map((e) => e.seq)).toEqual(range(0, 7));
+    expect(stored!.at(-1)!.type).toBe('end');
+
+    // A runner that goes on after another process ended its answer: its events are refused.
+    const other = answer(8);
+    for (const event of other.slice(0, 3)) producer.log.append(event);
+    await producer.log.flushed(other[0]!.generationId);
+    await ender.log.appendTerminal(interrupted(other[0]!));
+    for (const event of other.slice(3)) producer.log.append(event);
+    await producer.log.flushed(other[0]!.generationId);
+    const after = await ender.log.read(other[0]!.generationId, -1);
+    expect(after!.map((e) => e.type)).toEqual(['start', 'delta', 'delta', 'error']);
+  });
+});
