@@ -181,7 +181,16 @@ const layers = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'reports/', 'src/db/migrations/'] },
+  {
+    ignores: [
+      'dist/',
+      '.cluster-dist/',
+      'node_modules/',
+      'data/',
+      'reports/',
+      'src/db/migrations/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -94,7 +94,10 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
                 test: {
                   name: 'cluster',
                   include: ['test/cluster/**/*.test.ts'],
-                  globalSetup: ['test/support/global-build.ts', 'test/support/global-postgres.ts'],
+                  globalSetup: [
+                    'test/support/global-cluster-build.ts',
+                    'test/support/global-postgres.ts',
+                  ],
                   sequence: { groupOrder: 1 },
                   testTimeout: 90_000,
                 },

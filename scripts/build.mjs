@@ -7,7 +7,9 @@ import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const src = path.join(root, 'src');
-const out = path.join(root, 'dist');
+// Another output directory may be named (the cluster tests build their own copy: test runs
+// rebuild dist/ while those processes start from theirs).
+const out = path.resolve(root, process.argv[2] ?? 'dist');
 
 async function listTs(dir) {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });

@@ -1,5 +1,5 @@
-// Real processes for the scale-out tests (SPEC §2): API instances (`node dist/server.js`) and
-// workers (`node dist/worker.js`) sharing a PostgreSQL database of the test file's own and a
+// Real processes for the scale-out tests (SPEC §2): API instances (`server.js`) and
+// workers (`worker.js`) of the cluster's own build, sharing a PostgreSQL database of the test file's own and a
 // redis-server the file starts itself on a free port (never the machine's own Redis). What a
 // start began is stopped again by dispose(), by startCluster itself when the start fails, and
 // with SIGKILL when the test process dies (reaper.ts), so no process outlives its file.
@@ -15,6 +15,11 @@ import { freePort, startTestRedis, type TestRedis } from './redis-server.js';
 import { connectAs, type ConnectOptions, type RecordingSocket } from './sockets.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
+/**
+ * The build the processes run: a copy of its own (test/support/global-cluster-build.ts), since
+ * other tests run `npm start`, which rebuilds dist/ under processes starting from it.
+ */
+export const CLUSTER_DIST = '.cluster-dist';
 
 /** The one secret of the cluster: a token issued by one instance is valid on every other. */
 export const CLUSTER_JWT_SECRET = 'cluster-tests-secret-shared-by-every-instance-0123456789';
@@ -243,7 +248,7 @@ class ApiInstance extends ManagedProcess implements ClusterInstance {
     readyTimeoutMs: number,
     private readonly track: (socket: RecordingSocket) => void,
   ) {
-    super(name, 'dist/server.js', env, readyTimeoutMs);
+    super(name, `${CLUSTER_DIST}/server.js`, env, readyTimeoutMs);
     this.url = `http://127.0.0.1:${port}`;
     this.api = new ApiClient(this.url);
   }
@@ -402,7 +407,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       workers.push(
         new ManagedProcess(
           `worker-${i}`,
-          'dist/worker.js',
+          `${CLUSTER_DIST}/worker.js`,
           { ...workerEnv, DATA_DIR: await dataDir() },
           readyTimeoutMs,
         ),
