@@ -581,3 +581,20 @@ async function monitorRedis(port: number): Promise<{ commands: string[][]; close
   await confirmed;
   return { commands, close: () => socket.destroy() };
 }
+
+describe('metrics of the scale-out', () => {
+  it('an instance shows the queue depth, the relay lag of the answers it followed, and Redis errors', async () => {
+    const { alice, bob, conversationId } = await trio();
+    const onB = await B().connect(bob);
+    fake.script.push({ kind: 'stream', tokens: TOKENS.slice(0, 10), delayMs: 5 });
+    const { generation } = await ask(A(), alice, conversationId, 'metrics, please');
+    await endOf(onB, generation.id);
+    const text = await (await fetch(`${B().url}/metrics`)).text();
+    expect(text).toMatch(/^ai_queue_jobs\{state="waiting"\} \d+$/m);
+    expect(text).toMatch(/^ai_queue_jobs\{state="active"\} \d+$/m);
+    expect(text).toMatch(/^# TYPE redis_errors_total counter$/m);
+    // B followed the answer for Bob's socket: each event it relayed was timed.
+    const relayed = /^ai_stream_relay_lag_seconds_count (\d+)$/m.exec(text);
+    expect(Number(relayed?.[1])).toBeGreaterThan(0);
+  });
+});
