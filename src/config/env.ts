@@ -105,7 +105,7 @@ const EnvSchema = z
     // PostgreSQL cancels a search statement running longer than this (503 to the caller).
     SEARCH_STATEMENT_TIMEOUT: duration('2s'),
     COLLECT_DEFAULT_METRICS: booleanish(true),
-    // Sockets one user may have open on an instance; more are refused at the handshake.
+    // Sockets one user may have open (on all instances); more are refused at the handshake.
     SOCKETS_MAX_PER_USER: positiveInt(20),
     // AI (SPEC §3, §7). Unset AI_PROVIDER: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set,
     // else local; `none` turns AI answers off.

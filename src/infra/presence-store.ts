@@ -6,8 +6,12 @@
 export type SocketIdsByUser = ReadonlyMap<string, readonly string[]>;
 
 export interface PresenceStore {
-  /** Records a socket; returns how many live sockets the user has now. */
-  add(userId: string, socketId: string): Promise<number>;
+  /**
+   * Records a socket; returns how many live sockets the user has now. With `max`, a socket not
+   * recorded yet is refused (-1, nothing recorded) when the user has `max` already: one atomic
+   * step, so concurrent handshakes on any instances cannot pass the cap together.
+   */
+  add(userId: string, socketId: string, max?: number): Promise<number>;
   /** Forgets a socket; returns how many live sockets the user has left. */
   remove(userId: string, socketId: string): Promise<number>;
   /**
@@ -31,8 +35,9 @@ export interface PresenceStore {
 export class MemoryPresenceStore implements PresenceStore {
   private readonly sockets = new Map<string, Set<string>>();
 
-  add(userId: string, socketId: string): Promise<number> {
+  add(userId: string, socketId: string, max?: number): Promise<number> {
     const set = this.sockets.get(userId) ?? new Set<string>();
+    if (max !== undefined && !set.has(socketId) && set.size >= max) return Promise.resolve(-1);
     set.add(socketId);
     this.sockets.set(userId, set);
     return Promise.resolve(set.size);

@@ -38,10 +38,17 @@ local function latest(key)
 end
 `;
 
-/** KEYS: user, index. ARGV: socketId, ttlMs, userId. Returns the user's live sockets. */
+/**
+ * KEYS: user, index. ARGV: socketId, ttlMs, userId, max (0: none). Returns the user's live
+ * sockets, or -1 when a new socket would pass `max` (then nothing is written).
+ */
 const ADD = `${CLOCK}
 local t = now()
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
+local max = tonumber(ARGV[4])
+if max > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= max then
+  return -1
+end
 redis.call('ZADD', KEYS[1], string.format('%.0f', t + tonumber(ARGV[2])), ARGV[1])
 redis.call('ZADD', KEYS[2], latest(KEYS[1]), ARGV[3])
 return redis.call('ZCARD', KEYS[1])
@@ -108,6 +115,7 @@ interface PresenceCommands {
     socketId: string,
     ttlMs: number,
     userId: string,
+    max: number,
   ): Promise<number>;
   parleyPresenceRemove(
     user: string,
@@ -148,9 +156,16 @@ export class RedisPresenceStore implements PresenceStore {
     this.redis = redis as Redis & PresenceCommands;
   }
 
-  async add(userId: string, socketId: string): Promise<number> {
+  async add(userId: string, socketId: string, max = 0): Promise<number> {
     return redisCall(() =>
-      this.redis.parleyPresenceAdd(this.userKey(userId), this.index, socketId, this.ttlMs, userId),
+      this.redis.parleyPresenceAdd(
+        this.userKey(userId),
+        this.index,
+        socketId,
+        this.ttlMs,
+        userId,
+        max,
+      ),
     );
   }
 

@@ -54,7 +54,13 @@ export function createRealtimeGateway(
     void work.finally(() => pending.delete(work));
   };
 
-  io.use(authenticateSocket({ ...container, userSockets }));
+  io.use(
+    authenticateSocket({
+      ...container,
+      userSockets,
+      maxSocketsPerUser: config.SOCKETS_MAX_PER_USER,
+    }),
+  );
   io.on('connection', (socket) =>
     onConnection(socket, { io, container, typing, userSockets, track }),
   );

@@ -2,6 +2,7 @@
 // seed's connect_error texts. The socket's rooms are loaded here too, so it is in every room of
 // its conversations before the first event can reach it.
 import type { MembershipService } from '../services/membership.service.js';
+import type { PresenceService } from '../services/presence.service.js';
 import type { SessionService } from '../services/session.service.js';
 import type { TokenService } from '../services/token.service.js';
 import type { ParleySocket } from './types.js';
@@ -31,6 +32,9 @@ export function authenticateSocket(deps: {
   membership: MembershipService;
   /** Admits the socket against its user's cap; the gateway releases it on disconnect. */
   userSockets: UserSockets;
+  /** The same cap across instances (the presence store counts every instance's sockets). */
+  presence: PresenceService;
+  maxSocketsPerUser: number;
 }) {
   return async (socket: ParleySocket, next: (error?: Error) => void) => {
     const token = tokenFrom(socket);
@@ -57,11 +61,20 @@ export function authenticateSocket(deps: {
     } catch {
       return next(new Error(AUTH_FAILED));
     }
-    // Counted last, with nothing awaited after it: a refused or failed handshake holds no place.
-    // A connection that closed during the awaits above is dropped by Socket.IO without a
-    // disconnect event (so without a release): it is not counted.
+    // Counted last: a refused or failed handshake holds no place. A connection that closed during
+    // an await is dropped by Socket.IO without a disconnect event (so without a release): it is
+    // not counted, or, closed during the shared store's answer, its places are given back.
     if (socket.conn.readyState !== 'open') return next(new Error(AUTH_FAILED));
-    if (!deps.userSockets.admit(socket.data.userId)) return next(new Error(TOO_MANY_SOCKETS));
-    next();
+    const { userId } = socket.data;
+    if (!deps.userSockets.admit(userId)) return next(new Error(TOO_MANY_SOCKETS));
+    // Then across instances, in one atomic step in the shared store; the place is given back
+    // when the connection closed meanwhile, or when the store could not answer.
+    const admitted = await deps.presence
+      .admit(userId, socket.id, deps.maxSocketsPerUser)
+      .catch(() => undefined);
+    if (admitted && socket.conn.readyState === 'open') return next();
+    deps.userSockets.release(userId);
+    if (admitted) void deps.presence.release(userId, socket.id).catch(() => undefined);
+    next(new Error(admitted === false ? TOO_MANY_SOCKETS : AUTH_FAILED));
   };
 }

@@ -18,6 +18,19 @@ export class PresenceService {
     private readonly onRecordFailed: (error: unknown, userId: string) => void = () => {},
   ) {}
 
+  /**
+   * A place for a new socket among the user's, cluster-wide: false when the user has `max` open
+   * (on any instance). The socket is recorded; `connected` then only confirms it.
+   */
+  async admit(userId: string, socketId: string, max: number): Promise<boolean> {
+    return (await this.store.add(userId, socketId, max)) >= 0;
+  }
+
+  /** Gives back a place `admit` took for a socket that never connected. */
+  async release(userId: string, socketId: string): Promise<void> {
+    await this.store.remove(userId, socketId);
+  }
+
   /** Records a socket; true when it brought the user online (their first). */
   async connected(userId: string, socketId: string): Promise<boolean> {
     const count = await this.store.add(userId, socketId);

@@ -94,3 +94,23 @@ describe('login throttling spans the cluster', () => {
     expectRateLimited([onA, onB]);
   });
 });
+
+describe('the socket cap spans the cluster', () => {
+  it('SOCKETS_MAX_PER_USER (20): of 26 sockets of one user opened at once across A and B, 20 connect', async () => {
+    const user = await registerUser(A().api);
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 26 }, (_, i) => (i % 2 ? B() : A()).connect(user)),
+    );
+    const connected = attempts.filter((a) => a.status === 'fulfilled');
+    const refused = attempts.filter((a) => a.status === 'rejected');
+    expect(connected).toHaveLength(20);
+    for (const r of refused) expect(String(r.reason)).toMatch(/Too many connections/);
+    // A socket that closes gives its place back, on whichever instance the next one opens.
+    (
+      connected[0] as PromiseFulfilledResult<Awaited<ReturnType<ClusterInstance['connect']>>>
+    ).value.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect(B().connect(user)).resolves.toBeTruthy();
+    await expect(A().connect(user)).rejects.toThrow(/Too many connections/);
+  });
+});
