@@ -2,8 +2,7 @@
 // HTTP, and shuts down gracefully on SIGTERM/SIGINT.
 import { createServer, type Server } from 'node:http';
 import { createApp } from './app.js';
-import { ConfigError } from './config/env.js';
-import { loadConfig } from './config/load.js';
+import { loadConfigOrExit } from './config/load-or-exit.js';
 import { createContainer, type Container } from './container.js';
 import { openDatabase, targetFromConfig } from './db/client.js';
 import type { AnswerWorker } from './queue/generation-queue.js';
@@ -12,16 +11,7 @@ import { startAnswerWorkerOf } from './worker-jobs.js';
 import { createLogger, describeError } from './utils/logger.js';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`Parley cannot start. ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit('Parley');
   const logger = createLogger({ level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' });
   const started = Date.now();
   const target = targetFromConfig(config);

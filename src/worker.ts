@@ -4,8 +4,7 @@
 // adapter; the answers' tokens go through their Redis streams.
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
-import { ConfigError } from './config/env.js';
-import { loadConfig } from './config/load.js';
+import { loadConfigOrExit } from './config/load-or-exit.js';
 import { createContainer } from './container.js';
 import { openDatabase, targetFromConfig } from './db/client.js';
 import { bridgeDomainEvents } from './realtime/broadcaster.js';
@@ -18,16 +17,7 @@ import { startAnswerWorkerOf } from './worker-jobs.js';
 const GENERATION_GRACE_MS = 5_000;
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`Parley worker cannot start. ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit('Parley worker');
   const target = targetFromConfig(config);
   if (!config.REDIS_URL || target.kind !== 'postgres') {
     process.stderr.write(

@@ -17,8 +17,8 @@ import {
   liveMessage,
   readStream,
   streamKey,
-  within,
 } from './redis-generation-stream.js';
+import { within } from '../utils/within.js';
 
 /** A generation's stream outlives a producer that dies before its end by this much, at most. */
 const SAFETY_TTL_MS = 24 * 60 * 60_000;

@@ -8,9 +8,9 @@ import {
   liveChannel,
   parseLiveMessage,
   readStream,
-  within,
   type StoredEvent,
 } from './redis-generation-stream.js';
+import { within } from '../utils/within.js';
 
 /** As long as a command may take (src/infra/redis.ts): then SUBSCRIBE counts as failed. */
 const SUBSCRIBE_TIMEOUT_MS = 2_000;

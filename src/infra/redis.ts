@@ -128,10 +128,7 @@ export async function redisCall<T>(command: () => Promise<T>): Promise<T> {
   try {
     return await command();
   } catch (error) {
-    if (error instanceof AppError || !isConnectionError(error)) throw error;
+    if (error instanceof AppError || !isOutage(error)) throw error;
     throw unavailable('A shared service (Redis) is unavailable; try again shortly');
   }
 }
-
-/** The errors ioredis gives when it cannot reach Redis, as opposed to a command's own error. */
-export const isConnectionError = isOutage;

@@ -14,6 +14,7 @@ import type { AiPolicy } from './ai-policy.js';
 import type { AnswerCap } from './answer-cap.js';
 import { requestAnswer, stoppedBeforeItsTurn } from './answer-request.js';
 import type { AnswerRunner, Upstream } from './answer-runner.js';
+import { interruptedEnd } from './lease-sweeper.js';
 
 export class AnswerJobs {
   /** Answers this process runs now, with the user whose place each holds. */
@@ -97,15 +98,7 @@ export class AnswerJobs {
       .fail(generation, partial, INTERRUPTED)
       .catch(() => undefined);
     if (!failed) return;
-    await this.deps.log.appendTerminal({
-      type: 'error',
-      generationId: generation.id,
-      messageId: generation.messageId,
-      conversationId: generation.conversationId,
-      status: 'FAILED',
-      error: INTERRUPTED,
-      code: 'interrupted',
-    });
+    await this.deps.log.appendTerminal(interruptedEnd(generation));
   }
 
   private renewing = false;

@@ -2,7 +2,7 @@
 // request sent upstream before the answer's rows are written; or, with Redis, the rows written
 // and the job queued for a worker. Either way the answer is announced the same way.
 import { publishStart } from '../ai/generation-runner.js';
-import { within } from '../ai/redis-generation-stream.js';
+import { within } from '../utils/within.js';
 import type { AiProvider } from '../ai/provider.js';
 import type { Ticket } from '../ai/scheduler.js';
 import type { ConversationSettings, Generation } from '../db/schema.js';

@@ -2,7 +2,8 @@
 // them from the queue in time. Every process sweeps; each expired answer is failed by exactly one
 // (GenerationRepository.failExpired), which tells its followers with the error event. Nothing
 // else is ever failed: restarting one process does not touch another's running answers.
-import type { GenerationLog } from '../ai/generation-log.js';
+import type { GenerationLog, TerminalEvent } from '../ai/generation-log.js';
+import type { Generation } from '../db/schema.js';
 import { INTERRUPTED, type GenerationRepository } from '../repositories/generation.repository.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { AnswerCap } from './answer-cap.js';
@@ -23,17 +24,7 @@ export function startLeaseSweeper(deps: {
       for (const generation of failed) {
         // After whatever its dead process stored, unless it had stored its end already; tried
         // again until Redis takes it (the followers wait for this end).
-        void untilDone(() =>
-          deps.log.appendTerminal({
-            type: 'error',
-            generationId: generation.id,
-            messageId: generation.messageId,
-            conversationId: generation.conversationId,
-            status: 'FAILED',
-            error: INTERRUPTED,
-            code: 'interrupted',
-          }),
-        );
+        void untilDone(() => deps.log.appendTerminal(interruptedEnd(generation)));
         if (generation.requestedBy)
           await deps.cap.release(generation.requestedBy, generation.id).catch(() => undefined);
       }
@@ -50,6 +41,19 @@ export function startLeaseSweeper(deps: {
   timer.unref();
   void sweep();
   return () => clearInterval(timer);
+}
+
+/** The end told of an answer whose process died: the error event, seq given by appendTerminal. */
+export function interruptedEnd(generation: Generation): TerminalEvent {
+  return {
+    type: 'error',
+    generationId: generation.id,
+    messageId: generation.messageId,
+    conversationId: generation.conversationId,
+    status: 'FAILED',
+    error: INTERRUPTED,
+    code: 'interrupted',
+  };
 }
 
 /** Runs `work` until it succeeds (every 1 s after the first failure), for at most 10 minutes. */
