@@ -4,6 +4,7 @@ import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import type { Container } from './container.js';
 import { readFileSync } from 'node:fs';
+import { AttachmentController } from './controllers/attachment.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { ChatController } from './controllers/chat.controller.js';
 import { ConversationController } from './controllers/conversation.controller.js';
@@ -15,6 +16,7 @@ import { observeRequests } from './middleware/observe.middleware.js';
 import { assignRequestId, markRouterBase } from './middleware/request-context.middleware.js';
 import { rejectPrototypeKeys } from './middleware/json.middleware.js';
 import { buildOpenApiDocument } from './openapi/document.js';
+import { attachmentRoutes } from './routes/attachment.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
 import { chatRoutes } from './routes/chat.routes.js';
 import { conversationRoutes } from './routes/conversation.routes.js';
@@ -75,6 +77,14 @@ export function createApp(container: Container): Express {
         container.versions,
       ),
       new GenerationController(container.generations),
+      authMiddleware.requireAuth,
+      container.limits,
+    ),
+  );
+  mount(
+    '/api/attachments',
+    attachmentRoutes(
+      new AttachmentController(container.uploads, container.attachments, config.UPLOAD_MAX_BYTES),
       authMiddleware.requireAuth,
       container.limits,
     ),

@@ -22,6 +22,8 @@ import { SearchRepository } from './repositories/search.repository.js';
 import { SessionRepository } from './repositories/session.repository.js';
 import { UserRepository } from './repositories/user.repository.js';
 import { AiPolicy } from './services/ai-policy.js';
+import { AttachmentService } from './services/attachment.service.js';
+import { AttachmentCleanup } from './services/attachment-cleanup.js';
 import { AuthService, type LoginLimiters } from './services/auth.service.js';
 import { ConversationService } from './services/conversation.service.js';
 import { GenerationService } from './services/generation.service.js';
@@ -33,6 +35,9 @@ import { ReactionService } from './services/reaction.service.js';
 import { SearchService } from './services/search.service.js';
 import { SessionService } from './services/session.service.js';
 import { TokenService } from './services/token.service.js';
+import { UploadService } from './services/upload.service.js';
+import { createStorage } from './storage/index.js';
+import type { FileStorage } from './storage/storage.js';
 import { VersionsService } from './services/versions.service.js';
 import { MessageViews } from './services/views.js';
 import { createLogger, describeError, type Logger } from './utils/logger.js';
@@ -63,7 +68,17 @@ export interface Container {
   generations: GenerationService;
   generationLog: GenerationLog;
   provider: AiProvider | undefined;
-  limits: { register: Limiter; login: LoginLimiters; messages: Limiter; search: Limiter };
+  limits: {
+    register: Limiter;
+    login: LoginLimiters;
+    messages: Limiter;
+    search: Limiter;
+    uploads: Limiter;
+  };
+  storage: FileStorage;
+  uploads: UploadService;
+  attachments: AttachmentService;
+  attachmentCleanup: AttachmentCleanup;
   readinessChecks: ReadinessCheck[];
   /** This process, unique in the cluster. */
   instanceId: string;
@@ -81,6 +96,8 @@ export interface ContainerOptions {
   rateLimiterStore?: RateLimiterStore;
   /** Overrides the configured AI provider (tests); null for none. */
   provider?: AiProvider | null;
+  /** Overrides the configured file storage (tests). */
+  storage?: FileStorage;
 }
 
 export function createContainer(
@@ -124,7 +141,13 @@ export function createContainer(
       points: config.SEARCH_RATE_LIMIT,
       windowMs: config.SEARCH_RATE_WINDOW,
     }),
+    uploads: createLimiter(store, {
+      name: 'uploads:user',
+      points: config.UPLOAD_RATE_LIMIT,
+      windowMs: config.UPLOAD_RATE_WINDOW,
+    }),
   };
+  const storage = options.storage ?? createStorage(config);
 
   const users = new UserRepository(database.db);
   const sessionRepository = new SessionRepository(database.db);
@@ -209,6 +232,10 @@ export function createContainer(
         })
       : undefined;
   let stopSweeper: (() => void) | undefined;
+  const attachmentCleanup = new AttachmentCleanup(attachmentRepository, storage, logger, {
+    unattachedTtlMs: config.UPLOAD_UNATTACHED_TTL,
+  });
+  let stopCleanup: (() => Promise<void>) | undefined;
 
   const messages = new MessageService(
     conversationRepository,
@@ -266,16 +293,30 @@ export function createContainer(
     sessions,
     auth,
     limits,
+    storage,
+    uploads: new UploadService(attachmentRepository, storage, config.UPLOAD_MAX_BYTES),
+    attachments: new AttachmentService(
+      attachmentRepository,
+      membership,
+      storage,
+      Math.ceil(config.UPLOAD_URL_TTL / 1000),
+    ),
+    attachmentCleanup,
     instanceId: shared.instanceId,
     redis: shared.redis,
     answerJobs,
     readinessChecks: [
       { name: 'database', check: () => database.ping() },
+      { name: `storage (${storage.kind})`, check: () => storage.check() },
       ...(redis ? [{ name: 'redis', check: () => redis.ping() }] : []),
       ...(provider ? [{ name: `model (${provider.name})`, check: () => provider.check() }] : []),
     ],
     start: async () => {
       await shared.start();
+      stopCleanup = shared.scheduleCleanup(
+        () => attachmentCleanup.sweep(),
+        config.UPLOAD_CLEANUP_INTERVAL,
+      );
       // With Redis, answers are leased: every process fails those whose lease expired.
       if (queue)
         stopSweeper = startLeaseSweeper({
@@ -288,8 +329,10 @@ export function createContainer(
     },
     close: async () => {
       stopSweeper?.();
+      await stopCleanup?.();
       await Promise.all([generations.drain(5_000), answerJobs?.drain(5_000)]);
       await provider?.close();
+      await storage.close();
       await shared.close();
       await database.close();
     },

@@ -25,6 +25,7 @@ import { connectRedis, redisCall, type RedisClients } from './infra/redis.js';
 import { RedisCache } from './infra/redis-cache.js';
 import { RedisPresenceStore } from './infra/redis-presence-store.js';
 import { createGenerationQueue, type GenerationQueue } from './queue/generation-queue.js';
+import { scheduleInProcess, scheduleOnQueue, type StopMaintenance } from './queue/maintenance.js';
 import type { AnswerCap } from './services/answer-cap.js';
 import { describeError, type Logger } from './utils/logger.js';
 
@@ -48,6 +49,8 @@ export interface SharedParts {
   /** With Redis: the generation queue and the cluster-wide cap of answers. */
   queue: { jobs: GenerationQueue; cap: AnswerCap; queueLeaseMs: number } | undefined;
   /** Connects what needs connecting (Redis subscriptions); resolves when ready to serve. */
+  /** Runs a housekeeping task every `everyMs`: here (in-process), or once in the cluster (Redis). */
+  scheduleCleanup(task: () => Promise<unknown>, everyMs: number): StopMaintenance;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -56,6 +59,11 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
   const instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const onEventError = (error: unknown, event: string) =>
     logger.error(`Event handler for ${event} failed`, describeError(error));
+  const onCleanupError = (error: unknown) =>
+    logger.warn(
+      'Attachment cleanup failed; it runs again at the next interval',
+      describeError(error),
+    );
   if (!config.REDIS_URL) {
     return {
       instanceId,
@@ -67,6 +75,7 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
       stops: new MemoryStopSignals(),
       presenceStore: new MemoryPresenceStore(),
       queue: undefined,
+      scheduleCleanup: (task, everyMs) => scheduleInProcess(task, everyMs, onCleanupError),
       start: () => Promise.resolve(),
       close: () => Promise.resolve(),
     };
@@ -145,6 +154,8 @@ export function createSharedParts(config: Config, metrics: Metrics, logger: Logg
       },
       queueLeaseMs: QUEUE_LEASE_MS,
     },
+    scheduleCleanup: (task, everyMs) =>
+      scheduleOnQueue(url, redis.queueOptions, 'attachment-cleanup', task, everyMs, onCleanupError),
     start: async () => {
       // Subscribed before serving, so no cluster event is missed; but a Redis that is down at
       // start does not keep this process from serving (503s meanwhile): the subscriptions

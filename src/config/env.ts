@@ -139,8 +139,32 @@ const EnvSchema = z
     AI_LOCAL_PARALLEL: positiveInt(2),
     AI_LOCAL_CONTEXT: positiveInt(4096),
     AI_TITLES: booleanish(true),
+    // Attachments (SPEC §5): where uploads live. `local` keeps them under DATA_DIR/uploads (one
+    // machine, or a volume every instance mounts); `s3` in any S3-compatible bucket.
+    STORAGE: z.enum(['local', 's3']).default('local'),
+    S3_BUCKET: z.string().min(1).optional(),
+    S3_ENDPOINT: z.url().optional(),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    // Path-style URLs (endpoint/bucket/key): what MinIO and most self-hosted stores want.
+    S3_FORCE_PATH_STYLE: booleanish(false),
+    // Largest upload accepted; a larger one is refused (413) as soon as it crosses this.
+    UPLOAD_MAX_BYTES: positiveInt(20 * 1024 * 1024),
+    // Uploads a user may start per window.
+    UPLOAD_RATE_LIMIT: positiveInt(30),
+    UPLOAD_RATE_WINDOW: duration('1m'),
+    // How long a presigned S3 link (the redirect of GET /api/attachments/:id/content) works.
+    UPLOAD_URL_TTL: duration('5m'),
+    // An upload no message used after this long is removed by the cleanup job.
+    UPLOAD_UNATTACHED_TTL: duration('24h'),
+    // How often the cleanup job runs (unattached uploads, deleted messages' files, leftovers).
+    UPLOAD_CLEANUP_INTERVAL: duration('1h'),
   })
   .superRefine((env, ctx) => {
+    if (env.STORAGE === 's3' && !env.S3_BUCKET) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE=s3' });
+    }
     if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
       ctx.addIssue({
         code: 'custom',

@@ -218,6 +218,12 @@ export const attachments = pgTable(
   (t) => [
     index('attachments_message_id_idx').on(t.messageId),
     index('attachments_uploader_id_idx').on(t.uploaderId),
+    // A stored file's name is generated, so unique; the cleanup job looks files up by it.
+    uniqueIndex('attachments_filename_key').on(t.filename),
+    // The cleanup job's question: uploads no message used, oldest first.
+    index('attachments_unattached_idx')
+      .on(t.createdAt)
+      .where(sql`${t.messageId} is null`),
   ],
 );
 
@@ -329,6 +335,7 @@ export type ConversationParticipant = InferSelectModel<typeof conversationPartic
 /** A message as the application reads it: the search vector stays inside the database. */
 export type Message = Omit<InferSelectModel<typeof messages>, 'searchVector'>;
 export type Attachment = InferSelectModel<typeof attachments>;
+export type NewAttachment = InferInsertModel<typeof attachments>;
 export type MessageReaction = InferSelectModel<typeof messageReactions>;
 export type UserSession = InferSelectModel<typeof userSessions>;
 export type NewUserSession = InferInsertModel<typeof userSessions>;

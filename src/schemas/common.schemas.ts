@@ -30,6 +30,7 @@ export const ErrorEnvelope = z
       'CONFLICT',
       'PAYLOAD_TOO_LARGE',
       'UNSUPPORTED_MEDIA_TYPE',
+      'RANGE_NOT_SATISFIABLE',
       'RATE_LIMITED',
       'INTERNAL',
       'UNAVAILABLE',

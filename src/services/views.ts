@@ -30,14 +30,19 @@ export function toParticipantView(row: ParticipantRow) {
   return { ...row, joinedAt: iso(row.joinedAt), lastReadAt: iso(row.lastReadAt) };
 }
 
-function toAttachmentView(row: Attachment) {
+/**
+ * An attachment as clients see it. Its `url` is derived here, never read from storage: it is the
+ * route that checks the caller's rights and then streams the bytes or redirects to a link that
+ * lives for minutes (S3), which a stored URL would outlive.
+ */
+export function toAttachmentView(row: Attachment) {
   return {
     id: row.id,
     filename: row.filename,
     originalName: row.originalName,
     mimeType: row.mimeType,
     size: row.size,
-    url: row.url,
+    url: `/api/attachments/${row.id}/content`,
     metadata: row.metadata,
   };
 }

@@ -1,5 +1,8 @@
 // Starts the real app on an ephemeral port against a database of its own, for HTTP tests.
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { Express } from 'express';
 import { createApp } from '../../src/app.js';
@@ -21,9 +24,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Configuration for tests: quiet, cheap argon2id (still argon2id), plus any overrides. */
+/**
+ * Configuration for tests: quiet, cheap argon2id (still argon2id), a DATA_DIR of its own (uploads
+ * land there, never in the checkout), plus any overrides.
+ */
 export function testConfig(overrides: Record<string, string> = {}): Config {
   const env = parseEnv({
+    DATA_DIR: mkdtempSync(path.join(tmpdir(), 'parley-data-')),
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JWT_SECRET: TEST_JWT_SECRET,
@@ -61,6 +68,8 @@ export async function startTestServer(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await dispose();
+      if (config.DATA_DIR.startsWith(tmpdir()))
+        rmSync(config.DATA_DIR, { recursive: true, force: true });
     },
   };
 }

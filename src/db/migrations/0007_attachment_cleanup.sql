@@ -1,0 +1,2 @@
+CREATE UNIQUE INDEX "attachments_filename_key" ON "attachments" USING btree ("filename");--> statement-breakpoint
+CREATE INDEX "attachments_unattached_idx" ON "attachments" USING btree ("created_at") WHERE "attachments"."message_id" is null;
