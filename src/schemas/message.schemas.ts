@@ -5,14 +5,14 @@ import { Id, QueryInt, Timestamp, UserSummary } from './common.schemas.js';
 export const MAX_CONTENT_CHARS = 32_000;
 export const MAX_METADATA_BYTES = 8 * 1024;
 
+const withinLength = (s: string) => [...s].length <= MAX_CONTENT_CHARS;
+const TOO_LONG = `must be at most ${MAX_CONTENT_CHARS} characters`;
+
 /** 1–32,000 characters (code points, so an emoji or a CJK character counts once), not blank. */
 export const MessageContent = z
   .string()
   .refine((s) => s.trim().length > 0, 'must not be empty')
-  .refine(
-    (s) => [...s].length <= MAX_CONTENT_CHARS,
-    `must be at most ${MAX_CONTENT_CHARS} characters`,
-  )
+  .refine(withinLength, TOO_LONG)
   .meta({ description: '1–32,000 characters', example: 'Hello! Can you summarise this thread?' });
 
 const Metadata = z
@@ -31,15 +31,37 @@ export const ClientMessageId = z
   .regex(/^[\w.:-]{1,128}$/, 'must be 1–128 letters, digits, or _ . : -')
   .meta({ description: 'The client’s own id: a repeated one returns the first message' });
 
-export const SendMessageBody = z.strictObject({
-  content: MessageContent,
+/**
+ * A message's fields; `content` may be left out (or blank) only when files are attached, so a
+ * picture can be sent on its own. Extend this, then apply `contentOrFiles` (zod cannot extend a
+ * refined object).
+ */
+export const SendMessageFields = z.strictObject({
+  content: z.string().refine(withinLength, TOO_LONG).default('').meta({
+    description: '1–32,000 characters; may be empty when `attachments` are sent',
+    example: 'Hello! Can you summarise this thread?',
+  }),
   type: ClientMessageType.optional(),
-  attachments: z.array(Id).max(10).optional(),
+  attachments: z
+    .array(Id)
+    .max(10)
+    .optional()
+    .meta({ description: 'Ids of your own uploads (POST /api/attachments) not yet sent' }),
   parentId: Id.optional(),
   metadata: Metadata.optional(),
   clientMessageId: ClientMessageId.optional(),
   ai: z.boolean().optional().meta({ description: 'false: no AI answer to this message' }),
 });
+
+export function contentOrFiles(
+  body: { content: string; attachments?: string[] | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (!body.content.trim() && !body.attachments?.length)
+    ctx.addIssue({ code: 'custom', path: ['content'], message: 'must not be empty' });
+}
+
+export const SendMessageBody = SendMessageFields.superRefine(contentOrFiles);
 export type SendMessageBody = z.infer<typeof SendMessageBody>;
 
 export const EditMessageBody = z.strictObject({ content: MessageContent });

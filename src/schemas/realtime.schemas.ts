@@ -1,12 +1,14 @@
 // Payloads of Socket.IO client events (SPEC §6), with the same rules as their REST twins.
 import { z } from 'zod';
 import { Id } from './common.schemas.js';
-import { SendMessageBody } from './message.schemas.js';
+import { contentOrFiles, SendMessageFields } from './message.schemas.js';
 
 export const ConversationRef = z.strictObject({ conversationId: Id });
 export type ConversationRef = z.infer<typeof ConversationRef>;
 
-export const SocketSendMessage = SendMessageBody.extend({ conversationId: Id });
+export const SocketSendMessage = SendMessageFields.extend({ conversationId: Id }).superRefine(
+  contentOrFiles,
+);
 export type SocketSendMessage = z.infer<typeof SocketSendMessage>;
 
 export const SocketMarkRead = z.strictObject({ conversationId: Id, messageId: Id.optional() });

@@ -13,6 +13,7 @@ import {
   type RegisteredUser,
 } from '../factories.js';
 import { startFakeAiServer, type FakeAiServer } from '../support/ai.js';
+import { upload } from '../support/files.js';
 import type { Envelope } from '../support/api-client.js';
 import { withGlobalRole } from '../support/roles.js';
 import type { TestServer } from '../support/server.js';
@@ -29,11 +30,15 @@ interface Room {
   messageId: string;
   answerId: string;
   generationId: string;
+  /** A file the member sent with that message. */
+  attachmentId: string;
 }
 
 interface Call {
   path: string;
   body?: unknown;
+  /** A multipart form (uploads) instead of a JSON body. */
+  form?: FormData;
   /** Overrides the actor's token (routes that consume a session: logout, refresh). */
   token?: string | null;
 }
@@ -72,11 +77,12 @@ const actors = {} as Record<Exclude<Actor, 'anonymous'>, RegisteredUser>;
 
 async function newRoom(): Promise<Room> {
   const room = await buildRoom(server.api);
+  const file = await upload(server.url, room.member.accessToken, Buffer.from('notes'), 'n.txt');
   const sent = await server.api.post<
     Envelope<{ message: { id: string }; generation: { id: string; messageId: string } }>
   >(
     `/api/chat/conversations/${room.conversation.id}/messages`,
-    { content: 'hello room' },
+    { content: 'hello room', attachments: [file.body.data!.id] },
     {
       token: room.member.accessToken,
     },
@@ -94,6 +100,7 @@ async function newRoom(): Promise<Room> {
     messageId: message.id,
     answerId: generation.messageId,
     generationId: generation.id,
+    attachmentId: file.body.data!.id,
   };
 }
 
@@ -274,6 +281,27 @@ const ROWS: Row[] = [
     call: () => ({ path: '/api/chat/search?q=hello' }),
     expect: all(200),
   },
+  // Attachments: anyone signed in uploads; a sent file is seen by its conversation's
+  // participants and its uploader, and is "not found" for everyone else (ids cannot be probed).
+  {
+    route: 'POST /api/attachments',
+    call: () => {
+      const form = new FormData();
+      form.append('file', new Blob(['some text']), 'a.txt');
+      return { path: '/api/attachments', form };
+    },
+    expect: all(201),
+  },
+  {
+    route: 'GET /api/attachments/:id',
+    call: (r) => ({ path: `/api/attachments/${r.attachmentId}` }),
+    expect: { ...inRoom(200, 200, 200, 404), outsider: 404 },
+  },
+  {
+    route: 'GET /api/attachments/:id/content',
+    call: (r) => ({ path: `/api/attachments/${r.attachmentId}/content` }),
+    expect: { ...inRoom(200, 200, 200, 404), outsider: 404 },
+  },
   // AI answers.
   {
     route: 'POST /api/chat/messages/:id/edit-branch',
@@ -343,12 +371,10 @@ describe('authorization matrix', () => {
         }
         const call = await row.call(room, caller);
         const token = call.token === undefined ? caller?.accessToken : (call.token ?? undefined);
-        const response = await server.api.request(
-          method!,
-          call.path,
-          call.body,
-          token ? { token } : {},
-        );
+        const response = await server.api.request(method!, call.path, call.body, {
+          ...(token ? { token } : {}),
+          ...(call.form ? { form: call.form } : {}),
+        });
         observed[actor] = response.status;
         if (response.status >= 400) expect(response.body).toMatchObject({ success: false });
       }

@@ -4,6 +4,7 @@
 // changes. Issue 8, acceptance 8: every query parameter that carries a page position (cursor,
 // before, after) answers each forged cursor with 400, never a 500.
 import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createConversation,
@@ -15,6 +16,7 @@ import {
   type RegisteredUser,
 } from '../factories.js';
 import type { ApiResponse, Envelope } from '../support/api-client.js';
+import { png } from '../support/files.js';
 import { FORGED_CURSORS } from '../support/forged-cursors.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -273,12 +275,19 @@ describe('requests generated from the OpenAPI document', () => {
       const schema = op.requestBody?.content['application/json']?.schema;
       const body = schema ? mutate(valueFor('body', schema)) : undefined;
       const raw = schema && rng.chance(0.05) ? '{"truncated": ' : undefined;
+      // Upload routes get a form: a file (an image, text, or noise) under a weird name.
+      const form = op.requestBody?.content['multipart/form-data'] ? new FormData() : undefined;
+      if (form) {
+        const bytes = rng.pick([png(2, 3), Buffer.from(rng.pick(WEIRD_STRINGS)), randomBytes(64)]);
+        form.append(rng.chance(0.9) ? 'file' : 'other', new Blob([bytes]), rng.pick(WEIRD_STRINGS));
+      }
 
       let response: ApiResponse<unknown>;
       try {
-        response = await server.api.request(method, url, raw ? undefined : body, {
+        response = await server.api.request(method, url, raw || form ? undefined : body, {
           token: rng.chance(0.95) ? tokens[actor] : 'not-a-token',
           ...(raw ? { raw, headers: { 'content-type': 'application/json' } } : {}),
+          ...(form ? { form } : {}),
         });
       } catch (error) {
         if (error instanceof TypeError) continue; // fetch refused the request before sending it

@@ -20,6 +20,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Sent as-is instead of JSON.stringify(body). */
   raw?: string | Uint8Array;
+  /** Sent as multipart/form-data (fetch sets the boundary). */
+  form?: FormData;
 }
 
 export class ApiClient {
@@ -36,7 +38,7 @@ export class ApiClient {
   ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
-    let payload: string | Uint8Array | undefined = options.raw;
+    let payload: string | Uint8Array | FormData | undefined = options.form ?? options.raw;
     if (payload === undefined && body !== undefined) {
       payload = JSON.stringify(body);
       headers['content-type'] ??= 'application/json';
