@@ -166,6 +166,35 @@ const layers = [
     ],
   },
   {
+    // Where files' bytes live: bytes in, bytes out. Who may read them is the services' business.
+    files: ['src/storage/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noHttp,
+      noEntryPoints,
+      noEntryLayer,
+      forbid(
+        'src/storage knows nothing of the database, the services or the AI.',
+        '**/repositories/*',
+        '**/services/*',
+        '**/db/*',
+        '**/ai/*',
+        '**/infra/*',
+      ),
+    ],
+  },
+  {
+    // Queues carry jobs; what a job does is the service's (passed in as a function).
+    files: ['src/queue/**'],
+    patterns: [
+      drizzleOnlyInData,
+      noHttp,
+      noEntryPoints,
+      noEntryLayer,
+      forbid('Queues do not call services or repositories.', '**/repositories/*', '**/services/*'),
+    ],
+  },
+  {
     files: ['src/openapi/**'],
     patterns: [
       drizzleOnlyInData,
