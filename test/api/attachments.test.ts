@@ -15,6 +15,7 @@ import {
 } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
 import { executable, png, upload, uploadStreamed, type AttachmentData } from '../support/files.js';
+import { freePort } from '../support/redis-server.js';
 import { filesUnder, startTestS3, type TestS3 } from '../support/s3-server.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { connectAs } from '../support/sockets.js';
@@ -480,5 +481,36 @@ describe.each(['local', 's3'] as const)('attachments on %s storage', (kind) => {
     expect(rows.map((r) => key(r.filename)).sort()).toEqual(
       left.filter((f) => !f.startsWith('.partial')).sort(),
     );
+  });
+});
+
+describe('when the S3 store cannot be reached', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    const port = await freePort(); // nothing listens there
+    server = await startTestServer({
+      STORAGE: 's3',
+      S3_BUCKET: 'absent',
+      S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      S3_ACCESS_KEY_ID: 'x',
+      S3_SECRET_ACCESS_KEY: 'y',
+      S3_FORCE_PATH_STYLE: 'true',
+    });
+  });
+  afterAll(async () => server?.close());
+
+  it('answers uploads 503 UNAVAILABLE, stores no row, and /ready names the storage', async () => {
+    const user = await registerUser(server.api);
+    const response = await upload(server.url, user.accessToken, png(3, 3), 'a.png');
+    expect(response.status).toBe(503);
+    expect(response.body).toMatchObject({ success: false, code: 'UNAVAILABLE' });
+    const rows = await selectRows<{ n: number }>(
+      server.container.database.db,
+      sql`select count(*)::int as n from attachments`,
+    );
+    expect(rows[0]!.n).toBe(0);
+    const ready = await server.api.get<Envelope>('/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body.error).toContain('storage (s3)');
   });
 });
