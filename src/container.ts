@@ -43,6 +43,7 @@ import { MessageViews } from './services/views.js';
 import { createLogger, describeError, type Logger } from './utils/logger.js';
 import { createPasswordHasher } from './utils/password.js';
 import { createKeyedSemaphore } from './utils/semaphore.js';
+import { AnswerAttachments } from './services/answer-attachments.js';
 import { AnswerJobs } from './services/answer-jobs.js';
 import { startLeaseSweeper } from './services/lease-sweeper.js';
 import { createSharedParts, type SharedParts } from './scale-out.js';
@@ -199,6 +200,8 @@ export function createContainer(
     maxPendingPerUser: config.AI_MAX_PENDING_PER_USER,
   });
   const generationRepository = new GenerationRepository(database.db);
+  // Answers read their messages' files from the same storage, in this process or in a worker.
+  const answerFiles = new AnswerAttachments(attachmentRepository, storage, logger);
   const generations = new GenerationService({
     provider,
     generations: generationRepository,
@@ -209,6 +212,7 @@ export function createContainer(
     queue,
     scheduler,
     policy: aiPolicy,
+    files: answerFiles,
     events,
     metrics,
     logger,
@@ -226,6 +230,7 @@ export function createContainer(
           cap: queue.cap,
           runner: generations.answerRunner,
           policy: aiPolicy,
+          files: answerFiles,
           logger,
           owner: shared.instanceId,
           leaseMs,

@@ -1,9 +1,24 @@
 // The one interface every AI provider implements (SPEC §7): stream text deltas for a chat,
 // then a final usage and finish reason. Another provider is one more file beside these.
 
+/** An image sent to a vision model as it is, next to the message's text. */
+export interface ImagePart {
+  type: 'image';
+  mimeType: string;
+  /** The file's bytes, base64. */
+  data: string;
+  /** The name it was uploaded under (shown to the model beside it). */
+  name: string;
+  width?: number | undefined;
+  height?: number | undefined;
+}
+
+export type ContentPart = { type: 'text'; text: string } | ImagePart;
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
-  content: string;
+  /** Plain text, or text and images (only for a provider whose model has `vision`). */
+  content: string | ContentPart[];
 }
 
 export interface Usage {
@@ -25,6 +40,7 @@ export type StreamChunk =
 export interface ProviderCapabilities {
   /** Tokens the model can attend to: prompt and answer together. */
   contextWindow: number;
+  /** Takes images as image parts; without it the context names them in text instead. */
   vision: boolean;
 }
 
@@ -67,3 +83,14 @@ export interface AiProvider {
 
 /** A safe over-estimate for tokenizers we do not have: about three bytes a token. */
 export const estimateTokens = (text: string) => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
+
+/**
+ * A message's text, for a provider that only reads text. The context never gives such a provider
+ * images (it names them, see answer-attachments.ts), so naming one here is only a fallback.
+ */
+export const textOf = (content: ChatMessage['content']): string =>
+  typeof content === 'string'
+    ? content
+    : content
+        .map((part) => (part.type === 'text' ? part.text : `[image: ${part.name}]`))
+        .join('\n');

@@ -135,6 +135,8 @@ const EnvSchema = z
     AI_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     // The context window of OpenAI-compatible models (their API does not say).
     AI_CONTEXT_WINDOW: positiveInt(128_000),
+    // Whether OpenAI-compatible models take images (image parts); false: images are named in text.
+    AI_VISION: booleanish(true),
     AI_LOCAL_THREADS: positiveInt(Math.max(1, availableParallelism() - 1)),
     AI_LOCAL_PARALLEL: positiveInt(2),
     AI_LOCAL_CONTEXT: positiveInt(4096),

@@ -11,6 +11,7 @@ import { INTERRUPTED, type GenerationRepository } from '../repositories/generati
 import type { MessageRepository } from '../repositories/message.repository.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { AiPolicy } from './ai-policy.js';
+import type { AnswerAttachments } from './answer-attachments.js';
 import type { AnswerCap } from './answer-cap.js';
 import { requestAnswer, stoppedBeforeItsTurn } from './answer-request.js';
 import type { AnswerRunner, Upstream } from './answer-runner.js';
@@ -31,6 +32,7 @@ export class AnswerJobs {
       cap: AnswerCap;
       runner: AnswerRunner;
       policy: AiPolicy;
+      files: AnswerAttachments;
       logger: Logger;
       /** This process, as a lease holder. */
       owner: string;
@@ -67,7 +69,7 @@ export class AnswerJobs {
   }
 
   private async run(job: AnswerJob, generation: Generation): Promise<void> {
-    const { provider, log, stops, messages, policy } = this.deps;
+    const { provider, log, stops, messages, policy, files } = this.deps;
     // A job that comes back after its worker died: the tokens it streamed stay; it ends there.
     const streamed = await retried(() => log.read(generation.id, 0));
     if (streamed && streamed.length > 0) {
@@ -84,7 +86,13 @@ export class AnswerJobs {
           conversationId: job.conversationId,
           createdAt: new Date(job.question.createdAt),
         });
-        return requestAnswer(provider, policy, job.model, job.settings, history, stop.signal);
+        return requestAnswer(
+          { provider, policy, files },
+          job.model,
+          job.settings,
+          history,
+          stop.signal,
+        );
       })();
       upstream.catch(() => undefined);
       await this.deps.runner.run(provider, generation, upstream, job.startedAt);

@@ -55,10 +55,10 @@ export class AnswerStarter {
     // Known from now on, so deleting the conversation stops it even before its rows exist.
     const conversationId = question.conversationId;
     this.running.set(generationId, { conversationId, done: Promise.resolve() });
+    const parts = { provider, policy: this.deps.policy, files: this.deps.files };
     const ask = async (signal: AbortSignal) =>
       requestAnswer(
-        provider,
-        this.deps.policy,
+        parts,
         model,
         settings ?? {},
         await this.deps.messages.history(question),
@@ -72,7 +72,7 @@ export class AnswerStarter {
       // serves one statement at a time). Failures surface where `run` awaits.
       const history = this.deps.messages.history(question);
       upstream = history.then((rows) =>
-        requestAnswer(provider, this.deps.policy, model, settings ?? {}, rows, stop.signal),
+        requestAnswer(parts, model, settings ?? {}, rows, stop.signal),
       );
       upstream.catch(() => undefined);
       await history.catch(() => undefined);

@@ -11,6 +11,7 @@ import type { GenerationRepository } from '../repositories/generation.repository
 import type { MessageRepository } from '../repositories/message.repository.js';
 import type { Logger } from '../utils/logger.js';
 import type { AiPolicy } from './ai-policy.js';
+import type { AnswerAttachments } from './answer-attachments.js';
 import type { AnswerCap } from './answer-cap.js';
 
 export interface GenerationRef {
@@ -51,6 +52,8 @@ export interface GenerationDeps {
   stops: StopSignals;
   scheduler: FairScheduler;
   policy: AiPolicy;
+  /** The files of the messages an answer reads. */
+  files: AnswerAttachments;
   events: EventBus;
   metrics: Metrics;
   logger: Logger;

@@ -23,10 +23,15 @@ export type Behaviour =
     }
   | { kind: 'hang' };
 
+/** A part of a message's content as chat-completions takes it (text, or an image's data URL). */
+export type RecordedPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string; detail?: string } };
+
 export interface RecordedRequest {
   body: {
     model: string;
-    messages: Array<{ role: string; content: string }>;
+    messages: Array<{ role: string; content: string | RecordedPart[] }>;
     stream: boolean;
     stream_options?: { include_usage?: boolean };
     max_tokens?: number;

@@ -15,6 +15,7 @@ export function createProvider(config: Config, report?: ProviderReport): AiProvi
       timeoutMs: config.AI_TIMEOUT,
       maxRetries: config.AI_MAX_RETRIES,
       contextWindow: config.AI_CONTEXT_WINDOW,
+      vision: config.AI_VISION,
       ...(report ? { report } : {}),
     });
   }

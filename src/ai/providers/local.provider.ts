@@ -7,6 +7,7 @@ import { createSemaphore, type Semaphore } from '../../utils/semaphore.js';
 import { ChunkQueue } from '../chunk-queue.js';
 import {
   ProviderError,
+  textOf,
   type AiProvider,
   type ChatMessage,
   type GenerationRequest,
@@ -111,7 +112,7 @@ export class LocalProvider implements AiProvider {
         const last = request.messages.at(-1);
         session.setChatHistory(history.map(toHistoryItem));
         let completionTokens = 0;
-        const result = await session.promptWithMeta(last?.content ?? '', {
+        const result = await session.promptWithMeta(last ? textOf(last.content) : '', {
           maxTokens: request.maxOutputTokens,
           ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
           signal,
@@ -253,10 +254,12 @@ export class LocalProvider implements AiProvider {
   }
 }
 
+/** In node-llama-cpp's terms; the model reads text only (its capabilities say no vision). */
 function toHistoryItem(message: ChatMessage) {
-  if (message.role === 'system') return { type: 'system' as const, text: message.content };
-  if (message.role === 'user') return { type: 'user' as const, text: message.content };
-  return { type: 'model' as const, response: [message.content] };
+  const text = textOf(message.content);
+  if (message.role === 'system') return { type: 'system' as const, text };
+  if (message.role === 'user') return { type: 'user' as const, text };
+  return { type: 'model' as const, response: [text] };
 }
 
 const zeroUsage = () => ({ promptTokens: 0, completionTokens: 0, totalTokens: 0 });

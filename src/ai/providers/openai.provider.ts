@@ -1,10 +1,13 @@
 // OpenAI, or any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio, DeepSeek,
 // Qwen, …), through the official SDK, streaming with usage.
 import OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import {
   estimateTokens,
   ProviderError,
+  textOf,
   type AiProvider,
+  type ChatMessage,
   type GenerationRequest,
   type ProviderReport,
   type StreamChunk,
@@ -19,6 +22,8 @@ export interface OpenAiProviderOptions {
   /** Retries before the first token (the SDK retries 429, 5xx and connection errors). */
   maxRetries: number;
   contextWindow: number;
+  /** The models take images (AI_VISION); without, images are named in the text instead. */
+  vision?: boolean;
   /** Where the upstream's own words about a failure go (the log); clients get a plain message. */
   report?: ProviderReport;
 }
@@ -42,7 +47,10 @@ export class OpenAiProvider implements AiProvider {
   }
 
   capabilities() {
-    return Promise.resolve({ contextWindow: this.options.contextWindow, vision: false });
+    return Promise.resolve({
+      contextWindow: this.options.contextWindow,
+      vision: this.options.vision ?? true,
+    });
   }
 
   countTokens(text: string): Promise<number> {
@@ -72,7 +80,7 @@ export class OpenAiProvider implements AiProvider {
       const stream = await this.client.chat.completions.create(
         {
           model: request.model,
-          messages: request.messages,
+          messages: request.messages.map(toOpenAiMessage),
           stream: true,
           stream_options: { include_usage: true },
           max_tokens: request.maxOutputTokens,
@@ -123,6 +131,24 @@ export class OpenAiProvider implements AiProvider {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Images go as data URLs in `image_url` parts, the chat-completions way; only users send them. */
+function toOpenAiMessage(message: ChatMessage): ChatCompletionMessageParam {
+  const { role, content } = message;
+  if (typeof content === 'string') return { role, content };
+  if (role !== 'user') return { role, content: textOf(content) };
+  return {
+    role,
+    content: content.map((part) =>
+      part.type === 'text'
+        ? { type: 'text' as const, text: part.text }
+        : {
+            type: 'image_url' as const,
+            image_url: { url: `data:${part.mimeType};base64,${part.data}` },
+          },
+    ),
+  };
 }
 
 /**
