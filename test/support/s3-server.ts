@@ -3,7 +3,7 @@
 // (X-Amz-Expires) but does not check V4 signatures' contents, and implements neither
 // ListMultipartUploads nor AbortMultipartUpload.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,11 @@ export interface TestS3 {
   env: Record<string, string>;
   /** Names of the objects in the bucket (s3rver keeps them as files in its directory). */
   objectKeys(): Promise<string[]>;
+  /**
+   * Multipart uploads begun and neither completed nor aborted, with how many parts s3rver holds
+   * of each (read from its directory: it does not answer ListMultipartUploads).
+   */
+  incompleteUploads(): Promise<Array<{ key: string; parts: number }>>;
   dispose(): Promise<void>;
 }
 
@@ -64,6 +69,19 @@ export async function startTestS3(): Promise<TestS3> {
       const response = await fetch(`${endpoint}/${TEST_BUCKET}?list-type=2`);
       const xml = await response.text();
       return [...xml.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]!);
+    },
+    incompleteUploads: async () => {
+      // s3rver's layout: <dir>/<bucket>/._S3rver_uploads/<uploadId>/{key, metadata, 1, 2, …}.
+      const uploads = path.join(dir, TEST_BUCKET, '._S3rver_uploads');
+      const ids = await readdir(uploads).catch(() => [] as string[]);
+      const found: Array<{ key: string; parts: number }> = [];
+      for (const id of ids) {
+        const files = await readdir(path.join(uploads, id)).catch(() => [] as string[]);
+        const key = await readFile(path.join(uploads, id, 'key'), 'utf8').catch(() => undefined);
+        if (key !== undefined)
+          found.push({ key, parts: files.filter((f) => /^\d+$/.test(f)).length });
+      }
+      return found;
     },
     dispose: async () => {
       if (child.exitCode === null) {
