@@ -14,6 +14,16 @@ export function ownChild(child: ChildProcess, cleanup?: () => void): void {
   children.add(child);
   if (cleanup) cleanups.push(cleanup);
   child.once('exit', () => children.delete(child));
+  installHooks();
+}
+
+/** Runs `cleanup` (synchronous: removing a temporary directory) when this process exits. */
+export function cleanUpOnExit(cleanup: () => void): void {
+  cleanups.push(cleanup);
+  installHooks();
+}
+
+function installHooks(): void {
   if (installed) return;
   installed = true;
   // 'exit' runs on a normal end, after an uncaught exception and after process.exit().
