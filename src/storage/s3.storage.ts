@@ -1,6 +1,6 @@
 // Uploads in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2, …) under the `uploads/` prefix,
 // which belongs to Parley: the cleanup job deletes objects there that no attachment names.
-// Files stream up in 5 MiB parts (multipart above that size), at most two parts in memory.
+// Files stream up in 5 MiB parts (multipart above that size), one sent while the next fills.
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -67,7 +67,7 @@ export class S3Storage implements FileStorage {
       client: this.client,
       params: { Bucket: this.bucket, Key: PREFIX + key, Body: body, ContentType: contentType },
       partSize: PART_SIZE,
-      queueSize: 2,
+      queueSize: 1, // one part in flight while the next fills: memory stays ~2 parts (bench/upload.ts)
       leavePartsOnError: false, // aborts the multipart upload on failure
     });
     try {
