@@ -48,9 +48,9 @@ export interface SharedParts {
   presenceStore: PresenceStore;
   /** With Redis: the generation queue and the cluster-wide cap of answers. */
   queue: { jobs: GenerationQueue; cap: AnswerCap; queueLeaseMs: number } | undefined;
-  /** Connects what needs connecting (Redis subscriptions); resolves when ready to serve. */
   /** Runs a housekeeping task every `everyMs`: here (in-process), or once in the cluster (Redis). */
   scheduleCleanup(task: () => Promise<unknown>, everyMs: number): StopMaintenance;
+  /** Connects what needs connecting (Redis subscriptions); resolves when ready to serve. */
   start(): Promise<void>;
   close(): Promise<void>;
 }

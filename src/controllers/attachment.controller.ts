@@ -47,7 +47,7 @@ export class AttachmentController {
       res.redirect(302, content.url);
       return;
     }
-    res.setHeader('Content-Type', attachment.mimeType);
+    res.setHeader('Content-Type', AttachmentService.contentType(attachment));
     res.setHeader('Content-Disposition', disposition);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     // Even opened directly, nothing in the file may run or load anything.

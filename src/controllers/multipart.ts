@@ -20,15 +20,23 @@ export async function receiveFile<T>(
   tooLarge: () => AppError,
   handle: (file: IncomingFile) => Promise<T>,
 ): Promise<T> {
+  // Refused before the body is read (or while it still comes): close the connection after the
+  // answer instead of taking in the rest, whatever its size.
+  const refuse = (error: AppError): never => {
+    req.res?.setHeader('Connection', 'close');
+    throw error;
+  };
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
-    throw new AppError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      'Send the file as multipart/form-data in a field named "file"',
+    refuse(
+      new AppError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Send the file as multipart/form-data in a field named "file"',
+      ),
     );
   }
   // A declared length over the limit is refused before a byte is read.
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxFileBytes + ENVELOPE_BYTES) throw tooLarge();
+  if (Number.isFinite(declared) && declared > maxFileBytes + ENVELOPE_BYTES) refuse(tooLarge());
 
   let parser: busboy.Busboy;
   try {
@@ -38,7 +46,7 @@ export async function receiveFile<T>(
       defParamCharset: 'utf8',
     });
   } catch {
-    throw validationError('The multipart/form-data header has no usable boundary');
+    return refuse(validationError('The multipart/form-data header has no usable boundary'));
   }
 
   try {
@@ -50,6 +58,9 @@ export async function receiveFile<T>(
         else if (!file) reject(error);
       };
       parser.on('file', (field, stream, info) => {
+        // A part cut off by the body's end fails its stream: an 'error' nobody listened to would
+        // bring the whole process down. The handled stream's failure reaches its reader anyway.
+        stream.on('error', () => undefined);
         if (field !== 'file' || file) {
           stream.resume(); // only the first `file` counts; others are read past, unused
           return;
@@ -74,7 +85,7 @@ export async function receiveFile<T>(
       req.pipe(parser);
     });
   } finally {
-    // Refused before the body was read to its end (too large, wrong type): stop reading, and
+    // Refused before the body was read to its end (too large, wrong type): stop parsing, and
     // close the connection after the answer instead of taking in the rest.
     if (!req.complete) {
       req.unpipe(parser);

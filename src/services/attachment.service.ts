@@ -6,7 +6,7 @@ import type { Attachment } from '../db/schema.js';
 import { notFound } from '../errors.js';
 import type { AttachmentRepository } from '../repositories/attachment.repository.js';
 import { StoredFileMissing, type ByteRange, type FileStorage } from '../storage/storage.js';
-import { isSafeInline } from './file-kinds.js';
+import { isSafeInline, servedType } from './file-kinds.js';
 import type { MembershipService } from './membership.service.js';
 import type { Principal } from './session.service.js';
 
@@ -36,9 +36,13 @@ export class AttachmentService {
     return attachment;
   }
 
-  /** Served inline only where a browser runs nothing (images, PDF, plain text, audio, video). */
+  /** Served inline only where a browser runs nothing (images, plain text, audio, video). */
   static servedInline(attachment: Attachment): boolean {
     return isSafeInline(attachment.mimeType);
+  }
+
+  static contentType(attachment: Attachment): string {
+    return servedType(attachment.mimeType);
   }
 
   /** A presigned link where the store gives one (S3), else the bytes (or a range of them). */
@@ -48,7 +52,7 @@ export class AttachmentService {
     range: ByteRange | undefined,
   ): Promise<AttachmentContent> {
     const url = await this.storage.downloadLink(attachment.filename, {
-      contentType: attachment.mimeType,
+      contentType: servedType(attachment.mimeType),
       contentDisposition: disposition,
       expiresInSeconds: this.linkTtlSeconds,
     });

@@ -85,7 +85,8 @@ export const isVisionImage = (mimeType: string): boolean => VISION_TYPES.has(mim
 
 /**
  * Types a browser shows without running anything. Everything else (HTML, SVG, XML, scripts…) is
- * served as a download, whatever its name.
+ * served as a download, whatever its name; PDF too: the content is served under a CSP sandbox,
+ * in which Chromium does not open its PDF viewer.
  */
 const INLINE_TYPES = new Set([
   'image/png',
@@ -94,7 +95,6 @@ const INLINE_TYPES = new Set([
   'image/webp',
   'image/avif',
   'image/bmp',
-  'application/pdf',
   'text/plain',
 ]);
 export const isSafeInline = (mimeType: string): boolean =>
@@ -103,6 +103,14 @@ export const isSafeInline = (mimeType: string): boolean =>
 /** Text the model can read: every text type above. */
 export const isText = (mimeType: string): boolean =>
   mimeType.startsWith('text/') || Object.values(TEXT).includes(mimeType);
+
+/** The Content-Type to serve: text was proven UTF-8 at upload, so say so (browsers guess else). */
+export const servedType = (mimeType: string): string =>
+  isText(mimeType) ? `${mimeType}; charset=utf-8` : mimeType;
+
+/** A picture (the message type IMAGE): a raster image, not SVG, which is text. */
+export const isPicture = (mimeType: string): boolean =>
+  mimeType.startsWith('image/') && !isText(mimeType);
 
 /** A binary signature file-type found: accepted or not (undefined → 415). */
 export function acceptBinary(detected: { ext: string; mime: string }): SniffedType | undefined {

@@ -14,6 +14,7 @@ import type {
   SendMessageBody,
 } from '../schemas/message.schemas.js';
 import { atLeast, canModerate, requireRole } from './access.js';
+import { isPicture } from './file-kinds.js';
 import type { AnswerPlace, GenerationRef, GenerationService } from './generation.service.js';
 import type { Principal } from './session.service.js';
 import { toMessageView, type MessageViews } from './views.js';
@@ -123,8 +124,16 @@ export class MessageService {
     if (body.parentId && !(await this.messages.position(conversationId, body.parentId))) {
       throw fieldError('parentId', 'is not a message of this conversation');
     }
+    // A retry of a send whose files were claimed by the first attempt is a replay, not a 400.
+    const filesTaken = async (): Promise<Stored> => {
+      const earlier = body.clientMessageId
+        ? await this.replay(principal.userId, conversationId, body.clientMessageId)
+        : undefined;
+      if (earlier) return earlier;
+      throw unusableAttachments();
+    };
     const files = await this.attachments.listUnsent(attachmentIds, principal.userId);
-    if (files.length !== attachmentIds.length) throw unusableAttachments();
+    if (files.length !== attachmentIds.length) return filesTaken();
 
     const values = {
       conversationId,
@@ -140,7 +149,7 @@ export class MessageService {
       ? await this.messages.createAlternative(values, replacesId)
       : await this.messages.createAsParticipant(values, attachmentIds);
     if (!result.ok) {
-      if (result.reason === 'attachments-unavailable') throw unusableAttachments();
+      if (result.reason === 'attachments-unavailable') return filesTaken();
       if (result.reason === 'duplicate-client-id') {
         const earlier = await this.replay(
           principal.userId,
@@ -246,7 +255,12 @@ const unusableAttachments = () =>
 
 /** A message's type follows its attachments (SPEC §5): all images → IMAGE, and so on; mixed → FILE. */
 function typeOfAttachments(files: readonly Attachment[]): Message['type'] {
-  const kinds = new Set(files.map((f) => f.mimeType.split('/')[0]));
+  // SVG is text (and served as a download), not a picture: it makes a FILE message.
+  const kinds = new Set(
+    files.map((f) =>
+      isPicture(f.mimeType) ? 'image' : f.mimeType.split('/')[0]!.replace('image', 'file'),
+    ),
+  );
   if (kinds.size === 1) {
     const [kind] = kinds;
     if (kind === 'image') return 'IMAGE';

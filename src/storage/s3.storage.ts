@@ -51,6 +51,9 @@ export class S3Storage implements FileStorage {
         options.accessKeyId && options.secretAccessKey
           ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
           : undefined,
+      // A store that accepts connections and then stalls must fail the request, not hold an
+      // upload (and its part buffers) or the cleanup job for ever.
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
       // Checksums on by default (SDK ≥ 3.729) are not understood by every S3-compatible store.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',

@@ -4,6 +4,8 @@
 import { sql } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createId } from '../../src/utils/ids.js';
@@ -206,6 +208,73 @@ describe.each(['local', 's3'] as const)('attachments on %s storage', (kind) => {
     }
   });
 
+  it('survives a body cut off inside a part of another field (no crash), and answers 400', async () => {
+    const user = await registerUser(server.api);
+    for (const field of ['other', 'file']) {
+      const response = await fetch(`${server.url}/api/attachments`, {
+        method: 'POST',
+        headers: { ...auth(user), 'content-type': 'multipart/form-data; boundary=b' },
+        body: `--b\r\nContent-Disposition: form-data; name="${field}"; filename="x.txt"\r\n\r\nzzzzzz`,
+      });
+      expect(response.status).toBe(400);
+    }
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+  });
+
+  it('closes the connection on a declared body over the limit instead of reading it', async () => {
+    const user = await registerUser(server.api);
+    const { port } = new URL(server.url);
+    const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    const closed = once(socket, 'close');
+    socket.write(
+      'POST /api/attachments HTTP/1.1\r\nHost: x\r\n' +
+        `Authorization: Bearer ${user.accessToken}\r\n` +
+        'Content-Type: multipart/form-data; boundary=b\r\n' +
+        `Content-Length: ${50 * 1024 * 1024}\r\n\r\n--b\r\n`,
+    );
+    // Keep sending, as a client with 50 MB to go would; the server must hang up regardless.
+    const filler = Buffer.alloc(64 * 1024, 0x61);
+    const pump = setInterval(() => socket.writable && socket.write(filler), 5);
+    socket.on('error', () => undefined);
+    try {
+      await Promise.race([
+        closed,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('not closed')), 3_000)),
+      ]);
+    } finally {
+      clearInterval(pump);
+      socket.destroy();
+    }
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer.toLowerCase()).toContain('connection: close');
+  });
+
+  it('replays a repeated send with files (same clientMessageId) instead of refusing it', async () => {
+    const user = await registerUser(server.api);
+    const conversation = await createConversation(server.api, user);
+    const attachment = (await upload(server.url, user.accessToken, png(2, 2), 'a.png')).body.data!;
+    const body = {
+      content: 'once',
+      attachments: [attachment.id],
+      clientMessageId: `c-${createId()}`,
+    };
+    const send = () =>
+      server.api.post<Envelope<{ message: SentMessage }>>(
+        `/api/chat/conversations/${conversation.id}/messages`,
+        body,
+        { token: user.accessToken },
+      );
+    const together = await Promise.all([send(), send()]);
+    const again = await send();
+    const results = [...together, again];
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201]);
+    expect(new Set(results.map((r) => r.body.data!.message.id)).size).toBe(1);
+    expect(again.body.data!.message.attachments.map((a) => a.id)).toEqual([attachment.id]);
+  });
+
   it('keeps uploads private: outsiders get 404, participants get them once sent, none after deletion', async () => {
     const [uploader, member, outsider] = await Promise.all([
       registerUser(server.api),
@@ -299,7 +368,7 @@ describe.each(['local', 's3'] as const)('attachments on %s storage', (kind) => {
     }
   });
 
-  it('serves HTML and SVG as downloads, never rendered', async () => {
+  it('serves HTML, SVG (and PDF) as downloads, never rendered; text with its charset', async () => {
     const user = await registerUser(server.api);
     const files = [
       ['page.html', '<html><body><script>alert(1)</script></body></html>', 'text/html'],
@@ -309,6 +378,11 @@ describe.each(['local', 's3'] as const)('attachments on %s storage', (kind) => {
         'image/svg+xml',
       ],
     ] as const;
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n');
+    const pdfUpload = (await upload(server.url, user.accessToken, pdf, 'doc.pdf')).body.data!;
+    expect(pdfUpload.mimeType).toBe('application/pdf');
+    const served = (await fetchContent(user, pdfUpload)).final;
+    expect(served.headers.get('content-disposition')).toMatch(/^attachment/);
     for (const [name, body, mimeType] of files) {
       const attachment = (
         await upload(server.url, user.accessToken, Buffer.from(body), name, 'text/html')
@@ -317,6 +391,7 @@ describe.each(['local', 's3'] as const)('attachments on %s storage', (kind) => {
       const { final, location } = await fetchContent(user, attachment);
       expect(final.status).toBe(200);
       expect(final.headers.get('content-disposition')).toMatch(/^attachment/);
+      expect(final.headers.get('content-type')).toBe(`${mimeType}; charset=utf-8`);
       if (kind === 'local') {
         expect(final.headers.get('x-content-type-options')).toBe('nosniff');
         expect(final.headers.get('content-security-policy')).toContain('sandbox');
@@ -327,6 +402,12 @@ describe.each(['local', 's3'] as const)('attachments on %s storage', (kind) => {
       }
       expect(await final.text()).toBe(body);
     }
+    // SVG is text, not a picture: a message with it is a FILE message.
+    const svg = (await upload(server.url, user.accessToken, Buffer.from(files[1][1]), 'a.svg')).body
+      .data!;
+    const conversation = await createConversation(server.api, user);
+    const sent = await sendWith(user, conversation.id, [svg.id]);
+    expect(sent.body.data!.message.type).toBe('FILE');
   });
 
   // Local storage streams the bytes itself; S3 answers ranges at its presigned link.
