@@ -41,7 +41,10 @@ export class AttachmentRepository {
     return row;
   }
 
-  /** Those of `ids` that `uploaderId` uploaded and no message uses yet. */
+  /**
+   * Those of `ids` that `uploaderId` uploaded and no message uses yet, in the order a message
+   * lists its attachments (upload time, then id: as `listForMessages`).
+   */
   async listUnsent(ids: readonly string[], uploaderId: string): Promise<Attachment[]> {
     if (ids.length === 0) return [];
     return this.db
@@ -53,7 +56,8 @@ export class AttachmentRepository {
           eq(attachments.uploaderId, uploaderId),
           isNull(attachments.messageId),
         ),
-      );
+      )
+      .orderBy(asc(attachments.createdAt), asc(attachments.id));
   }
 
   async listForMessages(messageIds: readonly string[]): Promise<Attachment[]> {
