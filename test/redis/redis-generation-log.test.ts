@@ -435,7 +435,8 @@ describe('RedisGenerationLog', () => {
 
   it('unsubscribes a linger after the end, and after the last follower of a running answer left', async () => {
     const a = await instance();
-    const b = await instance({ lingerMs: 200 });
+    // A linger long enough that a loaded machine still sees the subscription before it ends.
+    const b = await instance({ lingerMs: 1_000 });
     const done = answer(5);
     await stream(a.log, done, 0);
     await a.log.flushed(done[0]!.generationId);
