@@ -21,6 +21,7 @@ import { ReactionRepository } from './repositories/reaction.repository.js';
 import { SearchRepository } from './repositories/search.repository.js';
 import { SessionRepository } from './repositories/session.repository.js';
 import { UserRepository } from './repositories/user.repository.js';
+import { VersionRepository } from './repositories/version.repository.js';
 import { AiPolicy } from './services/ai-policy.js';
 import { AttachmentService } from './services/attachment.service.js';
 import { AttachmentCleanup } from './services/attachment-cleanup.js';
@@ -174,7 +175,13 @@ export function createContainer(
   const messageRepository = new MessageRepository(database.db);
   const reactionRepository = new ReactionRepository(database.db);
   const attachmentRepository = new AttachmentRepository(database.db);
-  const views = new MessageViews(users, reactionRepository, attachmentRepository);
+  const versionRepository = new VersionRepository(database.db);
+  const views = new MessageViews(
+    users,
+    reactionRepository,
+    attachmentRepository,
+    versionRepository,
+  );
   const membership = new MembershipService(
     conversationRepository,
     participantRepository,
@@ -280,6 +287,8 @@ export function createContainer(
       messages,
       generations,
       limits.messages,
+      versionRepository,
+      events,
     ),
     reactions: new ReactionService(messageRepository, reactionRepository, events),
     search: new SearchService(

@@ -71,6 +71,10 @@ export class ChatController {
     created(res, await this.versions.regenerate(principalOf(req), req.params.id));
   };
 
+  activate = async (req: Request<MessageParams>, res: Response) => {
+    ok(res, await this.versions.activate(principalOf(req), req.params.id));
+  };
+
   listMessages = async (req: Request<ConversationParams>, res: Response) => {
     const query = req.query as unknown as ListMessagesQuery;
     ok(res, await this.messages.list(principalOf(req), req.params.id, query));

@@ -178,6 +178,10 @@ export const messages = pgTable(
     alternativeOf: text('alternative_of').references((): AnyPgColumn => messages.id, setNull),
     // Off the active branch: a newer alternative replaced it, or it replies to one that was.
     superseded: boolean('superseded').notNull().default(false),
+    // Which version of its group the user chose (POST /messages/:id/activate): null on a message
+    // that has no other version, true on the chosen one, false on the others. Kept when an
+    // earlier message leaves the branch, so the choice comes back with it.
+    chosen: boolean('chosen'),
     // English words as stems, plus overlapping bigrams of CJK runs (parley_cjk_bigrams, created
     // in migration 0001), so a two-character Chinese query finds text that contains it.
     searchVector: tsvector('search_vector').generatedAlwaysAs(
@@ -191,6 +195,11 @@ export const messages = pgTable(
     index('messages_user_id_idx').on(t.userId),
     index('messages_parent_id_idx').on(t.parentId),
     index('messages_alternative_of_idx').on(t.alternativeOf),
+    // At most one chosen version per group, whatever writes it (the group's first row is locked
+    // while its versions change, so one it is). Only chosen versions are indexed: it stays tiny.
+    uniqueIndex('messages_one_chosen_version_key')
+      .on(sql`coalesce(${t.alternativeOf}, ${t.id})`)
+      .where(sql`chosen`),
     index('messages_search_vector_idx').using('gin', t.searchVector),
     uniqueIndex('messages_user_id_client_message_id_key')
       .on(t.userId, t.clientMessageId)

@@ -44,6 +44,17 @@ export interface DomainEvents {
   'message.created': { conversationId: string; message: MessageView };
   'message.updated': { conversationId: string; message: MessageView };
   'message.deleted': { conversationId: string; messageId: string; by: string };
+  /**
+   * `messageId` became the chosen version of its group (POST /messages/:id/activate): `active`
+   * joined the active branch, `superseded` left it (ids, in the order they changed).
+   */
+  'branch.switched': {
+    conversationId: string;
+    messageId: string;
+    active: string[];
+    superseded: string[];
+    by: string;
+  };
   'reaction.added': { conversationId: string; messageId: string; userId: string; emoji: string };
   'reaction.removed': { conversationId: string; messageId: string; userId: string; emoji: string };
   /** An AI answer started (its SENDING message exists): every instance follows it for its sockets. */

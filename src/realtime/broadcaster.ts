@@ -56,6 +56,17 @@ export function bridgeDomainEvents(
     events.subscribe('message.deleted', ({ conversationId, messageId }) =>
       send(conversationRoom(conversationId), 'message:deleted', { conversationId, messageId }),
     ),
+    events.subscribe('branch.switched', (change) => {
+      metrics.socketEventsOut.inc({ event: 'branch:switched' });
+      // Ids only, but a large subtree's can pass what Redis pub/sub should carry.
+      const size = (change.active.length + change.superseded.length) * 40 + 512;
+      emitter.emit(
+        { rooms: conversationRoom(change.conversationId) },
+        'branch:switched',
+        change,
+        size,
+      );
+    }),
     events.subscribe('reaction.added', (e) =>
       send(conversationRoom(e.conversationId), 'message:reaction:added', reactionPayload(e)),
     ),

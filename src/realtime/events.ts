@@ -110,6 +110,11 @@ export interface ServerToClientEvents {
   'message:received': (payload: { conversationId: string; message: MessageView }) => void;
   'message:updated': (payload: { conversationId: string; message: MessageView }) => void;
   'message:deleted': (payload: { conversationId: string; messageId: string }) => void;
+  /**
+   * Someone switched branches (POST /api/chat/messages/:id/activate): `messageId` is now the
+   * chosen version of its group; `active` joined the active branch, `superseded` left it.
+   */
+  'branch:switched': (payload: BranchSwitched) => void;
   'message:reaction:added': (payload: {
     conversationId: string;
     messageId: string;
@@ -189,6 +194,14 @@ export interface ServerToClientEvents {
   'auth:expired': (payload: { message: string }) => void;
   /** A failed client event that had no ack. */
   error: (payload: SocketError) => void;
+}
+
+export interface BranchSwitched {
+  conversationId: string;
+  messageId: string;
+  active: string[];
+  superseded: string[];
+  by: string;
 }
 
 export interface AiStreamEnd {

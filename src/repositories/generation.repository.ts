@@ -15,7 +15,12 @@ import {
 } from '../db/schema.js';
 import { createId } from '../utils/ids.js';
 import { messageColumns } from './message-columns.js';
-import { lockVersionGroup, supersedeVersions } from './message-versions.js';
+import {
+  lockVersionGroup,
+  summarizeVersions,
+  supersedeVersions,
+  type VersionSummary,
+} from './message-versions.js';
 import { conversationClock } from './message-clock.js';
 
 /** What an answer cut off by a stopped process says. */
@@ -32,6 +37,13 @@ export class ConversationGone extends Error {
     super('The conversation was deleted before the answer started');
     this.name = 'ConversationGone';
   }
+}
+
+export interface StartedAnswer {
+  generation: Generation;
+  message: Message;
+  /** A regenerated answer's place among its versions (the newest); null for a first answer. */
+  versions: VersionSummary | null;
 }
 
 export class GenerationRepository {
@@ -55,7 +67,7 @@ export class GenerationRepository {
     replaces?: string | undefined;
     /** Scale-out: the queue's lease, ending when no worker has taken the answer this long. */
     queueLeaseMs?: number | undefined;
-  }): Promise<{ generation: Generation; message: Message }> {
+  }): Promise<StartedAnswer> {
     const { replaces, queueLeaseMs, ...rest } = values;
     const generationValues = {
       ...rest,
@@ -71,7 +83,7 @@ export class GenerationRepository {
       leaseExpiresAt?: Date;
     },
     replaces: string | undefined,
-  ): Promise<{ generation: Generation; message: Message }> {
+  ): Promise<StartedAnswer> {
     return this.db.transaction(async (tx) => {
       const [question] = await tx
         .select({ createdAt: messages.createdAt, superseded: messages.superseded })
@@ -104,6 +116,8 @@ export class GenerationRepository {
           model: values.model,
           alternativeOf: root,
           superseded: question.superseded,
+          // A new version is the chosen one of its group (the others were unchosen above).
+          chosen: root ? true : null,
           createdAt: live.at,
         })
         .returning(messageColumns);
@@ -113,7 +127,10 @@ export class GenerationRepository {
         .values({ ...values, messageId: message.id })
         .returning();
       if (!generation) throw new Error('INSERT … RETURNING returned no row');
-      return { generation, message };
+      const versions = root
+        ? ((await summarizeVersions(tx, [message])).get(message.id) ?? null)
+        : null;
+      return { generation, message, versions };
     });
   }
 

@@ -15,7 +15,12 @@ import {
   type ParticipantRole,
 } from '../db/schema.js';
 import { messageColumns } from './message-columns.js';
-import { lockVersionGroup, supersedeVersions } from './message-versions.js';
+import {
+  lockVersionGroup,
+  summarizeVersions,
+  supersedeVersions,
+  type VersionSummary,
+} from './message-versions.js';
 import { conversationClock } from './message-clock.js';
 
 /** Where a message sits in its conversation's order: the keyset of every page query. */
@@ -53,6 +58,8 @@ export type SendResult =
       message: Message;
       author: { id: string; username: string | null; avatar: string | null };
       settings: ConversationSettings | null;
+      /** A new version's place among its group's (it is the newest); null for other messages. */
+      versions: VersionSummary | null;
     }
   | { ok: false; reason: 'not-a-participant' | 'duplicate-client-id' | 'attachments-unavailable' };
 
@@ -93,7 +100,9 @@ export class MessageRepository {
     try {
       const row =
         attachmentIds.length === 0 && !replacesId
-          ? await this.sendStatement(this.db, values, null)
+          ? await this.sendStatement(this.db, values, null).then(
+              (r) => r && { ...r, versions: null },
+            )
           : await retryOnConflict(() =>
               this.db.transaction(async (tx) => {
                 // The versions leave the branch before the new one is written: the send statement
@@ -112,7 +121,11 @@ export class MessageRepository {
                     values.userId,
                     attachmentIds,
                   );
-                return inserted;
+                const versions = root
+                  ? ((await summarizeVersions(tx, [inserted.message])).get(inserted.message.id) ??
+                    null)
+                  : null;
+                return { ...inserted, versions };
               }),
             );
       if (!row) return { ok: false, reason: 'not-a-participant' };
@@ -121,6 +134,7 @@ export class MessageRepository {
         message: row.message,
         author: { id: values.userId, username: row.authorUsername, avatar: row.authorAvatar },
         settings: row.settings,
+        versions: row.versions,
       };
     } catch (error) {
       if (error instanceof NotAParticipant) return { ok: false, reason: 'not-a-participant' };
@@ -359,11 +373,12 @@ function sendQuery(db: Db) {
   );
   const inserted = db.$with('inserted', messageColumns).as(
     sql`insert into ${messages} (id, conversation_id, user_id, content, role, type, metadata,
-          parent_id, status, client_message_id, alternative_of, superseded, created_at)
+          parent_id, status, client_message_id, alternative_of, superseded, chosen, created_at)
         select ${p('id')}, ${p('conversationId')}, ${p('userId')}, ${p('content')},
                ${p('role')}::"MessageRole", ${p('type')}::"MessageType", ${p('metadata')}::jsonb,
                ${p('parentId')}::text, ${p('status')}::"MessageStatus", ${p('clientMessageId')}::text,
                ${p('alternativeOf')}::text, coalesce((select superseded from ${parent}), false),
+               case when ${p('alternativeOf')}::text is not null then true end,
                (select at from ${touched})
         where exists (select 1 from ${touched})
         returning ${returned}`,

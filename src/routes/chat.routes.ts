@@ -10,6 +10,7 @@ import type { Limiter } from '../infra/rate-limiter.js';
 import { doc } from '../openapi/route-meta.js';
 import { ConversationParams } from '../schemas/conversation.schemas.js';
 import {
+  BranchSwitch,
   EditMessageBody,
   ListMessagesQuery,
   MarkReadBody,
@@ -150,6 +151,18 @@ export function chatRoutes(
     }),
     validate({ params: MessageParams }),
     chat.regenerate,
+  );
+  // The write side of `?branch=active`: afterwards this version is on it.
+  router.post(
+    '/messages/:id/activate',
+    doc({
+      summary:
+        'Switch between branches: make this version (of a regenerated answer or an edited-and-resent message) the chosen one, so the active branch runs through it and what replied to it; the other versions and what replied to them leave it. Any participant. 409 for a message without other versions, or while an answer that would join or leave the branch is being written',
+      success: { status: 200, schema: BranchSwitch },
+      errors: [...inConversation, 'CONFLICT'],
+    }),
+    validate({ params: MessageParams }),
+    chat.activate,
   );
   router.get(
     '/generations/:id/stream',

@@ -134,6 +134,15 @@ export const AttachmentView = z
   })
   .meta({ id: 'Attachment' });
 
+export const VersionSummary = z
+  .object({
+    number: z.int().meta({ description: 'This version’s number, 1 for the first' }),
+    count: z.int().meta({ description: 'How many versions the message has' }),
+    previousId: Id.nullable().meta({ description: 'The version before this one' }),
+    nextId: Id.nullable().meta({ description: 'The version after this one' }),
+  })
+  .meta({ id: 'VersionSummary' });
+
 export const Message = z
   .object({
     id: Id,
@@ -154,7 +163,11 @@ export const Message = z
     }),
     superseded: z.boolean().meta({
       description:
-        'Off the active branch: a newer version replaced it, or it replies to one that was replaced',
+        'Off the active branch: another version of it is the chosen one, or it replies to a message that is off the branch',
+    }),
+    versions: VersionSummary.nullable().meta({
+      description:
+        'For a message that has other versions (regenerate, edit-and-resend): "version number of count", and the neighbours to switch to with POST /messages/:id/activate. null otherwise',
     }),
     threadId: z.string().nullable(),
     status: MessageStatus,
@@ -187,6 +200,15 @@ export const SendMessageResult = z.object({
 });
 
 export const MessagePage = z.object({ messages: z.array(Message), hasMore: z.boolean() });
+
+export const BranchSwitch = z
+  .object({
+    conversationId: Id,
+    messageId: Id.meta({ description: 'The version now chosen' }),
+    active: z.array(Id).meta({ description: 'Messages that joined the active branch' }),
+    superseded: z.array(Id).meta({ description: 'Messages that left the active branch' }),
+  })
+  .meta({ id: 'BranchSwitch' });
 
 export const Reaction = z.object({
   messageId: Id,

@@ -179,7 +179,7 @@ export class AnswerStarter {
     replaces: string | undefined,
     queue?: QueueMode,
   ): Promise<Generation> {
-    const { generation, message } = await this.deps.generations.start({
+    const { generation, message, versions } = await this.deps.generations.start({
       id: generationId,
       conversationId: question.conversationId,
       userMessageId: question.id,
@@ -192,7 +192,7 @@ export class AnswerStarter {
     // A new answer has no author, reactions or files: its view needs no queries.
     this.deps.events.publish('message.created', {
       conversationId: question.conversationId,
-      message: toMessageView(message, undefined),
+      message: toMessageView(message, undefined, [], [], versions),
     });
     const ids = {
       generationId: generation.id,

@@ -169,6 +169,7 @@ export class MessageService {
       result.author,
       [],
       files.map((file) => ({ ...file, messageId: result.message.id })),
+      result.versions,
     );
     this.events.publish('message.created', { conversationId, message });
     return { message, replayed: false, settings: result.settings };

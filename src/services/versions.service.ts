@@ -1,15 +1,26 @@
 // Versions of a message (docs/api.md "Branches"): regenerate an AI answer, or edit-and-resend
 // one's own question. Each makes an alternative of the original, which leaves the active branch
 // (kept under `branch=all`), and starts an answer; both need the AI (409 where it is off), count
-// against the sender's message budget and answer cap, and store nothing when refused.
-import { AppError, forbidden, notFound, rateLimited, fieldError } from '../errors.js';
+// against the sender's message budget and answer cap, and store nothing when refused. And
+// switching back: choosing which version is on the active branch.
+import type { EventBus } from '../events/event-bus.js';
+import { AppError, conflict, forbidden, notFound, rateLimited, fieldError } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { MessagePosition, MessageRepository } from '../repositories/message.repository.js';
+import type { VersionRepository } from '../repositories/version.repository.js';
 import { requireRole } from './access.js';
 import type { GenerationRef, GenerationService } from './generation.service.js';
 import type { MessageService, SendResult, Stored } from './message.service.js';
 import type { Principal } from './session.service.js';
+
+/** What a switch changed: the messages that joined the active branch, and those that left it. */
+export interface BranchSwitch {
+  conversationId: string;
+  messageId: string;
+  active: string[];
+  superseded: string[];
+}
 
 export class VersionsService {
   constructor(
@@ -19,7 +30,43 @@ export class VersionsService {
     private readonly generations: GenerationService,
     /** The same budget sends use (30 a minute per user). */
     private readonly sendLimiter: Limiter,
+    private readonly versionRows: VersionRepository,
+    private readonly events: EventBus,
   ) {}
+
+  /**
+   * Switching between branches (SPEC §4, §9): makes this version the chosen one of its group, so
+   * the active branch runs through it. Any participant may, as any participant may regenerate:
+   * the branch is the conversation's, shared by everyone in it. 409 for a message without other
+   * versions, and while an answer that would join or leave the branch is still being written.
+   */
+  async activate(principal: Principal, messageId: string): Promise<BranchSwitch> {
+    const { message } = requireRole(
+      await this.messageRows.getAccess(messageId, principal.userId),
+      'MEMBER',
+      'Message',
+    );
+    if (message.isDeleted) throw notFound('Message');
+    const result = await this.versionRows.activate(messageId);
+    if (!result) throw notFound('Message');
+    if (!result.ok) {
+      throw conflict(
+        result.reason === 'not-a-version'
+          ? 'This message has no other versions to switch to'
+          : 'An AI answer on the branch being switched is still being written; stop it or wait for it to end',
+      );
+    }
+    const change = {
+      conversationId: message.conversationId,
+      messageId,
+      active: result.joined,
+      superseded: result.left,
+    };
+    // Choosing the version already active changes nothing, and tells no one.
+    if (change.active.length || change.superseded.length)
+      this.events.publish('branch.switched', { ...change, by: principal.userId });
+    return change;
+  }
 
   /** Edit-and-resend (SPEC §5): a new version of one's own question, and an answer to it. */
   async editBranch(principal: Principal, messageId: string, content: string): Promise<SendResult> {

@@ -1,5 +1,6 @@
 // Turns rows into the API's shapes (schemas/*): ISO timestamps, defaults applied, deleted
-// content withheld, authors, reactions and attachments attached with one query each.
+// content withheld, authors, reactions, attachments and version numbers attached with one query
+// each.
 import type { Attachment, Conversation, Message } from '../db/schema.js';
 import type { ParticipantRow } from '../repositories/participant.repository.js';
 import type { AttachmentRepository } from '../repositories/attachment.repository.js';
@@ -8,6 +9,8 @@ import type {
   ReactionSummaryRow,
 } from '../repositories/reaction.repository.js';
 import type { UserRepository, UserSummaryRow } from '../repositories/user.repository.js';
+import type { VersionSummary } from '../repositories/message-versions.js';
+import type { VersionRepository } from '../repositories/version.repository.js';
 import type { MessageView } from '../schemas/message.schemas.js';
 
 const iso = (date: Date) => date.toISOString();
@@ -52,6 +55,7 @@ export function toMessageView(
   author: UserSummaryRow | undefined,
   reactions: readonly ReactionSummaryRow[] = [],
   files: readonly Attachment[] = [],
+  versions: VersionSummary | null = null,
 ): MessageView {
   const deleted = row.isDeleted;
   return {
@@ -67,6 +71,7 @@ export function toMessageView(
     parentId: row.parentId,
     alternativeOf: row.alternativeOf,
     superseded: row.superseded,
+    versions,
     threadId: row.threadId,
     status: row.status,
     isEdited: row.isEdited,
@@ -91,16 +96,18 @@ export class MessageViews {
     private readonly users: UserRepository,
     private readonly reactions: ReactionRepository,
     private readonly attachments: AttachmentRepository,
+    private readonly versions: VersionRepository,
   ) {}
 
   async build(rows: readonly Message[]): Promise<MessageView[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((row) => row.id);
     const authorIds = [...new Set(rows.flatMap((row) => (row.userId ? [row.userId] : [])))];
-    const [authors, reactions, files] = await Promise.all([
+    const [authors, reactions, files, versions] = await Promise.all([
       this.users.summaries(authorIds),
       this.reactions.summaries(ids),
       this.attachments.listForMessages(ids),
+      this.versions.summaries(rows),
     ]);
     const authorById = new Map(authors.map((a) => [a.id, a]));
     const reactionsByMessage = groupBy(reactions, (r) => r.messageId);
@@ -111,6 +118,7 @@ export class MessageViews {
         row.userId ? authorById.get(row.userId) : undefined,
         reactionsByMessage.get(row.id),
         filesByMessage.get(row.id),
+        versions.get(row.id) ?? null,
       ),
     );
   }

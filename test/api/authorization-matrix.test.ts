@@ -104,6 +104,19 @@ async function newRoom(): Promise<Room> {
   };
 }
 
+/** Waits until no answer in the room is still being written. */
+async function answersDone(room: Room): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const page = await server.api.get<Envelope<{ messages: Array<{ status: string }> }>>(
+      `/api/chat/conversations/${room.conversation.id}/messages`,
+      { token: room.owner.accessToken },
+    );
+    if (page.body.data!.messages.every((m) => m.status !== 'SENDING')) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('answers did not finish');
+}
+
 /** A new session for a user, so a row can consume it (logout, refresh, revoke). */
 async function login(user: RegisteredUser): Promise<AuthData> {
   const response = await server.api.post<Envelope<AuthData>>('/api/auth/login', {
@@ -315,6 +328,20 @@ const ROWS: Row[] = [
     route: 'POST /api/chat/messages/:id/regenerate',
     call: (r) => ({ path: `/api/chat/messages/${r.answerId}/regenerate` }),
     expect: inRoom(201, 201, 201),
+  },
+  {
+    // A room of its own per caller: a version to switch back to, its answer finished first (a
+    // switch waits for answers being written on the branch it changes).
+    route: 'POST /api/chat/messages/:id/activate',
+    fresh: true,
+    call: async (r) => {
+      await server.api.post(`/api/chat/messages/${r.answerId}/regenerate`, undefined, {
+        token: r.member.accessToken,
+      });
+      await answersDone(r);
+      return { path: `/api/chat/messages/${r.answerId}/activate` };
+    },
+    expect: inRoom(200, 200, 200),
   },
   {
     route: 'GET /api/chat/generations/:id/stream',

@@ -54,6 +54,7 @@ function row(overrides: Partial<Message>): Message {
     clientMessageId: null,
     alternativeOf: null,
     superseded: false,
+    chosen: null,
     ...overrides,
   };
 }
