@@ -14,6 +14,7 @@ import {
   type RegisteredUser,
 } from '../factories.js';
 import { startFakeAiServer, type FakeAiServer } from '../support/ai.js';
+import { capturingLogger } from '../support/logs.js';
 import type { ApiResponse, Envelope } from '../support/api-client.js';
 import { png, upload, type AttachmentData } from '../support/files.js';
 import { filesUnder } from '../support/s3-server.js';
@@ -28,15 +29,24 @@ const STEPS_MS = [0, 6, 12, 18, 25];
 
 let ai: FakeAiServer;
 let server: TestServer;
+const logs = capturingLogger();
 const sockets = socketSuite({ beforeAll, afterEach, afterAll }, async () => {
-  ai = await startFakeAiServer({
-    REGISTER_MAX_PER_IP: '100000',
-    UPLOAD_RATE_LIMIT: '100000',
-    AI_MAX_PENDING_PER_USER: '1000',
-    LOOKUP_RATE_LIMIT: String(LOOKUP_LIMIT),
-  });
+  ai = await startFakeAiServer(
+    {
+      REGISTER_MAX_PER_IP: '100000',
+      UPLOAD_RATE_LIMIT: '100000',
+      AI_MAX_PENDING_PER_USER: '1000',
+      LOOKUP_RATE_LIMIT: String(LOOKUP_LIMIT),
+    },
+    { logger: logs.logger },
+  );
   server = ai.server;
   return ai;
+});
+// Whatever the races did, the server never met an error it did not expect.
+afterEach(() => {
+  const errors = logs.entries.filter((entry) => entry.level === 'error');
+  expect(errors).toEqual([]);
 });
 
 interface UserView {
@@ -680,6 +690,38 @@ describe('DELETE /api/auth/me', () => {
       );
     }
   }, 60_000);
+  it('deletes an account while its answers are streaming: the shared one finishes, the solo one is gone', async () => {
+    const [user, friend] = await Promise.all([registerUser(server.api), registerUser(server.api)]);
+    const solo = await createConversation(server.api, user);
+    const shared = await createConversation(server.api, user, { participantIds: [friend.user.id] });
+    const slow = { kind: 'stream' as const, tokens: Array<string>(25).fill('word '), delayMs: 20 };
+    ai.fake.script.push(slow, slow);
+    const [inSolo, inShared] = await Promise.all([
+      send(user, solo.id, 'answer me alone', { ai: true }),
+      send(user, shared.id, 'answer us', { ai: true }),
+    ]);
+    const streaming = (messages: FullMessage[]) =>
+      messages.some((m) => m.role === 'ASSISTANT' && m.status === 'SENDING');
+    expect(streaming(await messagesOf(user, shared.id))).toBe(true);
+    expect(streaming(await messagesOf(user, solo.id))).toBe(true);
+    const response = await deleteAccount(user.accessToken, user.input.password);
+    expect(response.status).toBe(200);
+    let shown = await messagesOf(friend, shared.id);
+    for (
+      let waited = 0;
+      shown.some((m) => m.status === 'SENDING') && waited < 5_000;
+      waited += 100
+    ) {
+      await settle(100);
+      shown = await messagesOf(friend, shared.id);
+    }
+    expect(shown.find((m) => m.id === inShared.id)).toMatchObject({ userId: null, author: null });
+    const answer = shown.find((m) => m.role === 'ASSISTANT')!;
+    expect(answer.status).toBe('SENT');
+    expect(answer.content).toBe('word '.repeat(25));
+    expect(await tracesOf([user.user.id, solo.id, inSolo.id])).toEqual([]);
+  });
+
   it('a request that passed authentication before its user was deleted is a 409, never a 500', async () => {
     // The window between a request's authentication and its write, held open: the user's row
     // goes (as the deletion's last step does) while their session is still cached as live.
@@ -849,6 +891,30 @@ describe('GET /api/auth/me/export', () => {
     expect(messages.map((m) => m.content)).toEqual(
       Array.from({ length: 450 }, (_, i) => `bulk message ${i + 1}`),
     );
+  });
+
+  it('stops reading when the client goes away, and the next export of the user runs', async () => {
+    const user = await registerUser(server.api);
+    const long = await createConversation(server.api, user, { title: 'long' });
+    await db().execute(sql`
+      insert into messages (id, conversation_id, user_id, content, role)
+      select 'gone' || lpad(i::text, 6, '0'), ${long.id}, ${user.user.id}, repeat('x', 2000),
+             'USER'::"MessageRole"
+      from generate_series(1, 2000) as i`);
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/api/auth/me/export`, {
+      headers: { authorization: `Bearer ${user.accessToken}` },
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    const first = (await reader.read()) as { value: Uint8Array };
+    expect(new TextDecoder().decode(first.value)).toMatch(/^\{"format":"parley-export\/1"/);
+    controller.abort();
+    await settle(200);
+    // The user's one export slot was given back: the next one runs to the end.
+    const again = await exportOf(user);
+    expect(again.document.conversations[0]!.messages).toHaveLength(2000);
+    expect((await server.api.get('/health')).status).toBe(200);
   });
 
   it('refuses the signed-out and those whose session ended', async () => {
