@@ -58,11 +58,14 @@ export class AccountService {
     client: ClientInfo,
   ): Promise<{ changed: true; revokedSessions: number }> {
     const user = await this.users.getById(principal.userId);
-    if (!user?.passwordHash) throw unauthorized();
+    if (!user) throw unauthorized();
+    // 403 when wrong, and for an account without a password (nothing to confirm it with).
     await this.auth.confirmPassword(user, body.currentPassword, client);
     const next = await this.passwords.hash(body.newPassword);
-    if (!(await this.users.replacePasswordHash(user.id, user.passwordHash, next)))
-      throw conflict('The password was changed meanwhile; nothing was changed');
+    const replaced =
+      user.passwordHash !== null &&
+      (await this.users.replacePasswordHash(user.id, user.passwordHash, next));
+    if (!replaced) throw conflict('The password was changed meanwhile; nothing was changed');
     // After the new hash is stored: a login checked against the old password and still writing
     // its session either finished (and is revoked here) or finds the hash changed (401).
     const revokedSessions = await this.sessions.revokeAllOf(
