@@ -4,12 +4,14 @@ import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import type { Container } from './container.js';
 import { readFileSync } from 'node:fs';
+import { AccountController } from './controllers/account.controller.js';
 import { AttachmentController } from './controllers/attachment.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { ChatController } from './controllers/chat.controller.js';
 import { ConversationController } from './controllers/conversation.controller.js';
 import { GenerationController } from './controllers/generation.controller.js';
 import { OpsController } from './controllers/ops.controller.js';
+import { UserController } from './controllers/user.controller.js';
 import { createAuthMiddleware } from './middleware/auth.middleware.js';
 import { errorHandler, notFoundHandler } from './middleware/error.middleware.js';
 import { observeRequests } from './middleware/observe.middleware.js';
@@ -22,6 +24,7 @@ import { chatRoutes } from './routes/chat.routes.js';
 import { conversationRoutes } from './routes/conversation.routes.js';
 import { docsRoutes } from './routes/docs.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
+import { userRoutes } from './routes/user.routes.js';
 
 const { version } = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -53,7 +56,16 @@ export function createApp(container: Container): Express {
     '/api/auth',
     authRoutes(
       new AuthController(container.auth, container.sessions),
+      new AccountController(container.accounts, container.accountDeletion, container.accountExport),
       authMiddleware,
+      container.limits,
+    ),
+  );
+  mount(
+    '/api/users',
+    userRoutes(
+      new UserController(container.accounts),
+      authMiddleware.requireAuth,
       container.limits,
     ),
   );

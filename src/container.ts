@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from './infra/metrics.js';
 import { createLimiter, type Limiter, type RateLimiterStore } from './infra/rate-limiter.js';
 import type { RedisClients } from './infra/redis.js';
 import type { ReadinessCheck } from './infra/readiness.js';
+import { AccountRepository } from './repositories/account.repository.js';
 import { AttachmentRepository } from './repositories/attachment.repository.js';
 import { ConversationRepository } from './repositories/conversation.repository.js';
 import { GenerationRepository } from './repositories/generation.repository.js';
@@ -22,6 +23,9 @@ import { SearchRepository } from './repositories/search.repository.js';
 import { SessionRepository } from './repositories/session.repository.js';
 import { UserRepository } from './repositories/user.repository.js';
 import { VersionRepository } from './repositories/version.repository.js';
+import { AccountDeletion } from './services/account-deletion.js';
+import { AccountExport } from './services/account-export.js';
+import { AccountService } from './services/account.service.js';
 import { AiPolicy } from './services/ai-policy.js';
 import { AttachmentService } from './services/attachment.service.js';
 import { AttachmentCleanup } from './services/attachment-cleanup.js';
@@ -59,6 +63,9 @@ export interface Container {
   tokens: TokenService;
   sessions: SessionService;
   auth: AuthService;
+  accounts: AccountService;
+  accountDeletion: AccountDeletion;
+  accountExport: AccountExport;
   conversations: ConversationService;
   participants: ParticipantService;
   messages: MessageService;
@@ -76,6 +83,7 @@ export interface Container {
     messages: Limiter;
     search: Limiter;
     uploads: Limiter;
+    lookup: Limiter;
   };
   storage: FileStorage;
   uploads: UploadService;
@@ -147,6 +155,11 @@ export function createContainer(
       name: 'uploads:user',
       points: config.UPLOAD_RATE_LIMIT,
       windowMs: config.UPLOAD_RATE_WINDOW,
+    }),
+    lookup: createLimiter(store, {
+      name: 'lookup:user',
+      points: config.LOOKUP_RATE_LIMIT,
+      windowMs: config.LOOKUP_RATE_WINDOW,
     }),
   };
   const storage = options.storage ?? createStorage(config);
@@ -258,6 +271,32 @@ export function createContainer(
     attachmentRepository,
     generations,
   );
+  const participants = new ParticipantService(
+    conversationRepository,
+    participantRepository,
+    messageRepository,
+    events,
+  );
+  const accountDeletion = new AccountDeletion({
+    users,
+    accounts: new AccountRepository(database.db),
+    participantRows: participantRepository,
+    participants,
+    sessions,
+    auth,
+    storage,
+    logger,
+  });
+  const accountExport = new AccountExport({
+    users,
+    sessions,
+    conversations: conversationRepository,
+    participants: participantRepository,
+    messages: messageRepository,
+    attachments: attachmentRepository,
+    views,
+    slots: createKeyedSemaphore(1),
+  });
 
   return {
     generations,
@@ -274,12 +313,7 @@ export function createContainer(
       events,
       aiPolicy,
     ),
-    participants: new ParticipantService(
-      conversationRepository,
-      participantRepository,
-      messageRepository,
-      events,
-    ),
+    participants,
     messages,
     versions: new VersionsService(
       conversationRepository,
@@ -306,6 +340,9 @@ export function createContainer(
     tokens,
     sessions,
     auth,
+    accounts: new AccountService(users, auth, sessions, passwords),
+    accountDeletion,
+    accountExport,
     limits,
     storage,
     uploads: new UploadService(attachmentRepository, storage, config.UPLOAD_MAX_BYTES),

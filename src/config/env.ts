@@ -102,6 +102,10 @@ const EnvSchema = z
     SEARCH_RATE_WINDOW: duration('1m'),
     // A user's searches running at once; more wait their turn (a burst cannot fill the database).
     SEARCH_CONCURRENCY_PER_USER: positiveInt(1),
+    // Username lookups a user may make per window (GET /api/users/lookup): enough to add people,
+    // too few to enumerate accounts.
+    LOOKUP_RATE_LIMIT: positiveInt(30),
+    LOOKUP_RATE_WINDOW: duration('1m'),
     // PostgreSQL cancels a search statement running longer than this (503 to the caller).
     SEARCH_STATEMENT_TIMEOUT: duration('2s'),
     COLLECT_DEFAULT_METRICS: booleanish(true),

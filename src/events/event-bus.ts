@@ -11,8 +11,15 @@ type ParticipantRole = 'OWNER' | 'ADMIN' | 'MEMBER';
  * so the same object can cross Redis or go out on a socket unchanged.
  */
 export interface DomainEvents {
-  /** A session can no longer be used: logout, revoke from the session list, or refresh-token reuse. */
-  'session.revoked': { sessionId: string; userId: string; reason: 'logout' | 'revoked' | 'reuse' };
+  /**
+   * A session can no longer be used: logout, revoke from the session list, refresh-token reuse,
+   * the user's password changed (their other sessions), or the account deleted.
+   */
+  'session.revoked': {
+    sessionId: string;
+    userId: string;
+    reason: 'logout' | 'revoked' | 'reuse' | 'password-changed' | 'account-deleted';
+  };
   'conversation.created': { conversationId: string; participantIds: string[]; by: string };
   /** Title, description, settings or archive state changed. */
   'conversation.updated': { conversationId: string; changes: string[]; by: string };

@@ -5,6 +5,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import { isOutage } from '../utils/outage.js';
+import { isVanishedReference, VANISHED_REFERENCE_MESSAGE } from '../utils/vanished-reference.js';
 
 /** Errors from body-parser and other http-errors style middleware carry a status and a type. */
 interface HttpStyleError {
@@ -39,6 +40,7 @@ function toAppError(error: unknown): AppError | undefined {
         retryAfterSeconds: 2,
       },
     );
+  if (isVanishedReference(error)) return new AppError('CONFLICT', VANISHED_REFERENCE_MESSAGE);
   const http = error as HttpStyleError | null;
   if (!http || typeof http !== 'object') return undefined;
   if (typeof http.type === 'string' && http.type in BODY_PARSER_ERRORS) {

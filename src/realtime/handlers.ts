@@ -19,6 +19,7 @@ import type { Principal, SessionService } from '../services/session.service.js';
 import type { TokenService } from '../services/token.service.js';
 import { findForbiddenInput } from '../utils/client-input.js';
 import { isOutage } from '../utils/outage.js';
+import { isVanishedReference, VANISHED_REFERENCE_MESSAGE } from '../utils/vanished-reference.js';
 import { describeError, type Logger } from '../utils/logger.js';
 import type { SocketError, SocketErrorCode } from './events.js';
 import { generationRoom, resumedRoom, toSocketEvents } from './generation-events.js';
@@ -119,7 +120,9 @@ export function registerClientEvents(
           (thrown: unknown) => {
             const error = isOutage(thrown)
               ? new AppError('UNAVAILABLE', 'A service is unavailable; try again shortly')
-              : thrown;
+              : isVanishedReference(thrown)
+                ? new AppError('CONFLICT', VANISHED_REFERENCE_MESSAGE)
+                : thrown;
             const known = error instanceof AppError ? CODE_FOR[error.code] : undefined;
             if (!known) deps.logger.error(`Socket event ${event} failed`, describeError(error));
             const message = error instanceof AppError && known ? error.message : `${event} failed`;

@@ -1,6 +1,6 @@
 // Conversations: creation with their first participants, the caller's access in one query,
 // and the caller's list ordered by activity with unread counts and a last-message preview.
-import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import {
   conversationParticipants,
@@ -140,6 +140,36 @@ export class ConversationRepository {
       lastMessage: parsePreview(row.lastMessage),
       activityAt: new Date(row.activityAt),
     }));
+  }
+
+  /**
+   * A page of every live conversation the user is in, archived or not, with their place in it,
+   * by id (a stable order that no new message moves): the export reads them this way.
+   */
+  async pageOfMember(
+    userId: string,
+    limit: number,
+    afterId?: string,
+  ): Promise<Array<ConversationAccess & { role: ParticipantRole; joinedAt: Date }>> {
+    const p = conversationParticipants;
+    return this.db
+      .select({
+        conversation: conversations,
+        role: p.role,
+        joinedAt: p.joinedAt,
+        lastReadAt: p.lastReadAt,
+      })
+      .from(p)
+      .innerJoin(conversations, eq(conversations.id, p.conversationId))
+      .where(
+        and(
+          eq(p.userId, userId),
+          eq(conversations.isDeleted, false),
+          afterId === undefined ? undefined : gt(conversations.id, afterId),
+        ),
+      )
+      .orderBy(asc(conversations.id))
+      .limit(limit);
   }
 
   async update(

@@ -1,5 +1,5 @@
 // Login sessions and their refresh-token rotation history.
-import { and, desc, eq, gt, isNull } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import {
   rotatedRefreshTokens,
@@ -20,17 +20,39 @@ export interface SessionAuthState {
   lastUsedAt: Date;
 }
 
-export type RevokeReason = 'logout' | 'revoked' | 'reuse';
+export type RevokeReason = 'logout' | 'revoked' | 'reuse' | 'password-changed' | 'account-deleted';
 
 export class SessionRepository {
   constructor(private readonly db: Db) {}
 
-  async create(
+  /**
+   * Creates a session only while its user exists with `passwordHash` as their password; undefined
+   * otherwise. The user's row is share-locked first: a password change (or an account deletion)
+   * that locked it before waits for this session, then revokes it (or deletes it); one that comes
+   * after makes this find a different hash (or no user) and write nothing.
+   */
+  async createWhileCredentials(
     values: Pick<NewUserSession, 'userId' | 'token' | 'userAgent' | 'ipAddress' | 'expiresAt'>,
-  ): Promise<UserSession> {
-    const [session] = await this.db.insert(userSessions).values(values).returning();
-    if (!session) throw new Error('INSERT … RETURNING returned no row');
-    return session;
+    passwordHash: string | null,
+  ): Promise<UserSession | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [user] = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(
+          and(
+            eq(users.id, values.userId),
+            passwordHash === null
+              ? isNull(users.passwordHash)
+              : eq(users.passwordHash, passwordHash),
+          ),
+        )
+        .for('share');
+      if (!user) return undefined;
+      const [session] = await tx.insert(userSessions).values(values).returning();
+      if (!session) throw new Error('INSERT … RETURNING returned no row');
+      return session;
+    });
   }
 
   async getAuthState(id: string): Promise<SessionAuthState | undefined> {
@@ -118,6 +140,28 @@ export class SessionRepository {
       )
       .returning({ userId: userSessions.userId });
     return rows[0]?.userId;
+  }
+
+  /**
+   * Revokes every session of `userId` not yet revoked (expired ones too), but `exceptId`; returns
+   * those revoked, with when each would have expired.
+   */
+  async revokeAllOf(
+    userId: string,
+    reason: RevokeReason,
+    exceptId?: string,
+  ): Promise<Array<{ id: string; expiresAt: Date }>> {
+    return this.db
+      .update(userSessions)
+      .set({ revokedAt: new Date(), revokedReason: reason })
+      .where(
+        and(
+          eq(userSessions.userId, userId),
+          isNull(userSessions.revokedAt),
+          exceptId === undefined ? undefined : ne(userSessions.id, exceptId),
+        ),
+      )
+      .returning({ id: userSessions.id, expiresAt: userSessions.expiresAt });
   }
 
   async listActiveByUser(userId: string, now = new Date()): Promise<UserSession[]> {

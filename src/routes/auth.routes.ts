@@ -1,6 +1,7 @@
 // /api/auth (SPEC §5 Auth).
 import { Router } from 'express';
 import { z } from 'zod';
+import type { AccountController } from '../controllers/account.controller.js';
 import type { AuthController } from '../controllers/auth.controller.js';
 import type { AuthMiddleware } from '../middleware/auth.middleware.js';
 import { rateLimit } from '../middleware/rate-limit.middleware.js';
@@ -8,18 +9,25 @@ import { validate } from '../middleware/validate.middleware.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import { doc } from '../openapi/route-meta.js';
 import {
+  AccountDeleted,
+  AccountExport,
   AuthResult,
+  ChangePasswordBody,
+  DeleteAccountBody,
   LoginBody,
+  PasswordChanged,
   PublicUser,
   RefreshBody,
   RegisterBody,
   SessionRevoked,
   SessionView,
+  UpdateMeBody,
 } from '../schemas/auth.schemas.js';
 import { IdParams } from '../schemas/common.schemas.js';
 
 export function authRoutes(
   auth: AuthController,
+  account: AccountController,
   { requireAuth, authenticateCredentials }: AuthMiddleware,
   limits: { register: Limiter },
 ): Router {
@@ -73,6 +81,53 @@ export function authRoutes(
     }),
     requireAuth,
     auth.me,
+  );
+  router.patch(
+    '/me',
+    doc({
+      summary:
+        'Change my username and/or avatar (the id of an image I uploaded, or null). Both are public to signed-in users',
+      success: { status: 200, schema: PublicUser },
+      errors: ['CONFLICT'],
+    }),
+    requireAuth,
+    validate({ body: UpdateMeBody }),
+    account.updateMe,
+  );
+  router.delete(
+    '/me',
+    doc({
+      summary:
+        'Delete my account (password confirmed): my sessions and sockets end; my messages stay in shared conversations, shown as from a deleted user; conversations only I was in are deleted; nothing else of mine remains',
+      success: { status: 200, schema: AccountDeleted },
+      errors: ['FORBIDDEN', 'RATE_LIMITED', 'CONFLICT'],
+    }),
+    requireAuth,
+    validate({ body: DeleteAccountBody }),
+    account.deleteMe,
+  );
+  router.get(
+    '/me/export',
+    doc({
+      summary:
+        'Everything of mine or that I can read, as one JSON document streamed as it is read: profile, sessions, conversations with participants, every message on every branch with reactions and attachment metadata, my uploads. Not wrapped in the envelope',
+      success: { status: 200, schema: AccountExport, raw: true },
+      errors: ['NOT_FOUND'],
+    }),
+    requireAuth,
+    account.export,
+  );
+  router.post(
+    '/password',
+    doc({
+      summary:
+        'Change my password (the current one confirmed, counted like a failed login when wrong): every other session of mine ends at once, REST and sockets',
+      success: { status: 200, schema: PasswordChanged },
+      errors: ['FORBIDDEN', 'RATE_LIMITED', 'CONFLICT'],
+    }),
+    requireAuth,
+    validate({ body: ChangePasswordBody }),
+    account.changePassword,
   );
   router.get(
     '/sessions',

@@ -1,6 +1,8 @@
 // Request bodies of /api/auth (SPEC §5 Auth).
 import { z } from 'zod';
-import { Id, Timestamp } from './common.schemas.js';
+import { Id, Timestamp, UserSummary } from './common.schemas.js';
+import { AttachmentView, Message } from './message.schemas.js';
+import { Conversation } from './conversation.schemas.js';
 
 /** Emails are compared case-insensitively: stored trimmed and lowercased. */
 const Email = z
@@ -15,20 +17,24 @@ const Password = z
   .min(8, 'must be at least 8 characters')
   .max(128, 'must be at most 128 characters');
 
+export const Username = z
+  .string()
+  .regex(/^[A-Za-z0-9_]{3,32}$/, 'must be 3–32 letters, digits or underscores');
+
+/** A password being checked, not chosen: any length up to a bound (a wrong one is a 403). */
+const PresentedPassword = z.string().min(1, 'is required').max(1024);
+
 export const RegisterBody = z.strictObject({
   email: Email,
   password: Password,
-  username: z
-    .string()
-    .regex(/^[A-Za-z0-9_]{3,32}$/, 'must be 3–32 letters, digits or underscores')
-    .optional(),
+  username: Username.optional(),
 });
 export type RegisterBody = z.infer<typeof RegisterBody>;
 
 export const LoginBody = z.strictObject({
   email: Email,
   // Not the registration rule: a login with a short password is simply wrong, not malformed.
-  password: z.string().min(1, 'is required').max(1024),
+  password: PresentedPassword,
 });
 export type LoginBody = z.infer<typeof LoginBody>;
 
@@ -42,7 +48,9 @@ export const PublicUser = z
     id: Id,
     email: z.string(),
     username: z.string().nullable(),
-    avatar: z.string().nullable(),
+    avatar: z.string().nullable().meta({
+      description: 'Where the avatar is served (`/api/attachments/{id}/content`), or null',
+    }),
     role: z.enum(['USER', 'ADMIN', 'MODERATOR']),
     emailVerified: z.boolean(),
     createdAt: Timestamp,
@@ -73,3 +81,57 @@ export const SessionView = z
   .meta({ id: 'Session' });
 
 export const SessionRevoked = z.object({ sessionId: Id, revoked: z.literal(true) });
+
+export const UpdateMeBody = z.strictObject({
+  username: Username.optional().meta({ description: 'Unique ignoring case; 409 when taken' }),
+  avatar: Id.nullable().optional().meta({
+    description:
+      'The id of an image you uploaded (POST /api/attachments), or null to have none. Any signed-in user may then fetch it',
+  }),
+});
+export type UpdateMeBody = z.infer<typeof UpdateMeBody>;
+
+export const ChangePasswordBody = z.strictObject({
+  currentPassword: PresentedPassword,
+  newPassword: Password,
+});
+export type ChangePasswordBody = z.infer<typeof ChangePasswordBody>;
+
+export const DeleteAccountBody = z.strictObject({ password: PresentedPassword });
+export type DeleteAccountBody = z.infer<typeof DeleteAccountBody>;
+
+export const PasswordChanged = z.object({
+  changed: z.literal(true),
+  revokedSessions: z.int().meta({ description: 'Your other sessions, now ended' }),
+});
+
+export const AccountDeleted = z.object({ deleted: z.literal(true) });
+
+export const LookupQuery = z.strictObject({
+  username: Username.meta({ description: 'The exact username (any case)' }),
+});
+export type LookupQuery = z.infer<typeof LookupQuery>;
+
+export { UserSummary };
+
+/** The export document (GET /api/auth/me/export), for the OpenAPI document; streamed as is. */
+export const AccountExport = z
+  .object({
+    format: z.literal('parley-export/1'),
+    exportedAt: Timestamp,
+    user: PublicUser,
+    sessions: z.array(SessionView),
+    conversations: z.array(
+      Conversation.extend({
+        joinedAt: Timestamp,
+        lastReadAt: Timestamp,
+        messages: z
+          .array(Message)
+          .meta({ description: 'Every message, oldest first, on every branch (`superseded`)' }),
+      }),
+    ),
+    uploads: z
+      .array(AttachmentView.extend({ messageId: Id.nullable(), createdAt: Timestamp }))
+      .meta({ description: 'Every file you uploaded (metadata only), sent or not' }),
+  })
+  .meta({ id: 'AccountExport' });

@@ -147,8 +147,12 @@ export const Message = z
   .object({
     id: Id,
     conversationId: Id,
-    userId: Id.nullable(),
-    author: UserSummary.nullable(),
+    userId: Id.nullable().meta({
+      description: 'The author; null for the AI, and once the author deleted their account',
+    }),
+    author: UserSummary.nullable().meta({
+      description: 'null for the AI, and for a deleted user',
+    }),
     content: z.string().nullable().meta({ description: 'null once the message is deleted' }),
     role: MessageRole,
     type: MessageType,

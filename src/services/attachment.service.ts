@@ -1,6 +1,7 @@
 // Who may see an attachment, and its bytes (SPEC §5): the uploader, and the participants of the
-// conversation it was sent in, while its message and conversation exist. Everyone else is told it
-// does not exist (404), so ids cannot be probed.
+// conversation it was sent in, while its message and conversation exist; a user's avatar, anyone
+// signed in (people see each other's pictures wherever they meet). Everyone else is told it does
+// not exist (404), so ids cannot be probed.
 import type { Readable } from 'node:stream';
 import type { Attachment } from '../db/schema.js';
 import { notFound } from '../errors.js';
@@ -24,8 +25,10 @@ export class AttachmentService {
 
   async get(principal: Principal, id: string): Promise<Attachment> {
     const placed = await this.attachments.getPlaced(id);
-    if (!placed || placed.removed) throw notFound('Attachment');
+    if (!placed) throw notFound('Attachment');
     const { attachment, conversationId } = placed;
+    if (placed.avatar) return attachment;
+    if (placed.removed) throw notFound('Attachment');
     if (attachment.uploaderId === principal.userId) return attachment;
     if (!conversationId) throw notFound('Attachment');
     try {

@@ -1,7 +1,7 @@
 // Accounts and sessions: register, check credentials (throttled), issue token pairs, rotate
 // refresh tokens with reuse detection, log out.
 import type { User } from '../db/schema.js';
-import { conflict, notFound, rateLimited, unauthorized } from '../errors.js';
+import { conflict, forbidden, notFound, rateLimited, unauthorized } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { SessionRepository } from '../repositories/session.repository.js';
 import type { UserRepository } from '../repositories/user.repository.js';
@@ -9,6 +9,7 @@ import type { PasswordHasher } from '../utils/password.js';
 import { hashToken, randomToken } from '../utils/tokens.js';
 import type { Principal, SessionService } from './session.service.js';
 import type { TokenService } from './token.service.js';
+import { avatarPath } from './views.js';
 
 /** Where a request came from; stored on the session and used for throttling. */
 export interface ClientInfo {
@@ -38,6 +39,7 @@ export interface LoginLimiters {
 }
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
+const WRONG_PASSWORD = 'Password is incorrect';
 
 export class AuthService {
   constructor(
@@ -99,16 +101,48 @@ export class AuthService {
     return user;
   }
 
+  /**
+   * Confirms the signed-in user's own password before a change to the account (password change,
+   * deletion): 403 when wrong. Guesses come out of the login budgets of the user's email and the
+   * caller's address, so a stolen access token cannot be used to try passwords faster than a login.
+   */
+  async confirmPassword(user: User, password: string, client: ClientInfo): Promise<void> {
+    const emailIpKey = `${user.email}|${client.ip}`;
+    await this.reserveLoginAttempt(emailIpKey, client.ip);
+    let valid: boolean;
+    try {
+      valid = user.passwordHash ? await this.passwords.verify(user.passwordHash, password) : false;
+    } catch (error) {
+      await this.refundLoginAttempt(emailIpKey, client.ip);
+      throw error;
+    }
+    if (!valid) throw forbidden(WRONG_PASSWORD);
+    await Promise.all([
+      this.loginLimiters.perEmailIp.reset(emailIpKey),
+      this.loginLimiters.perIp.refund(client.ip),
+    ]);
+  }
+
+  /**
+   * A new session for a user whose password was just checked. The session is written only while
+   * the password is still the one checked (and the account still exists): a login that raced a
+   * password change or an account deletion gets the 401 of a wrong password, never a session that
+   * outlives the change.
+   */
   async startSession(user: User, client: ClientInfo): Promise<AuthResult> {
     const refreshToken = randomToken();
     const now = new Date();
-    const session = await this.sessions.create({
-      userId: user.id,
-      token: hashToken(refreshToken),
-      userAgent: client.userAgent?.slice(0, 512) ?? null,
-      ipAddress: client.ip,
-      expiresAt: new Date(now.getTime() + this.refreshTtlMs),
-    });
+    const session = await this.sessions.createWhileCredentials(
+      {
+        userId: user.id,
+        token: hashToken(refreshToken),
+        userAgent: client.userAgent?.slice(0, 512) ?? null,
+        ipAddress: client.ip,
+        expiresAt: new Date(now.getTime() + this.refreshTtlMs),
+      },
+      user.passwordHash,
+    );
+    if (!session) throw unauthorized(INVALID_CREDENTIALS);
     await this.users.touchLastActive(user.id, now);
     return this.result({ ...user, lastActiveAt: now }, session.id, refreshToken);
   }
@@ -200,5 +234,5 @@ const tooManyLogins = (retryAfterMs: number) =>
 
 export function toPublicUser(user: User): PublicUser {
   const { passwordHash: _omitted, ...rest } = user;
-  return rest;
+  return { ...rest, avatar: avatarPath(user.avatar) };
 }

@@ -77,21 +77,66 @@ export class ParticipantService {
         by: principal.userId,
       });
     }
-    this.events.publish('participant.removed', {
+    this.announceRemoval(
       conversationId,
       userId,
-      by: principal.userId,
-      reason: leaving ? 'left' : 'removed',
-    });
+      principal.userId,
+      leaving ? 'left' : 'removed',
+      removal,
+    );
+    return { conversationId, userId, removed: true };
+  }
+
+  private announceRemoval(
+    conversationId: string,
+    userId: string,
+    by: string,
+    reason: 'left' | 'removed',
+    removal: Removal,
+  ): void {
+    this.events.publish('participant.removed', { conversationId, userId, by, reason });
     if (removal.newOwnerId) {
       this.events.publish('ownership.transferred', {
         conversationId,
         ownerId: removal.newOwnerId,
         previousOwnerId: removal.wasOwner ? userId : null,
-        by: principal.userId,
+        by,
       });
     }
-    return { conversationId, userId, removed: true };
+  }
+
+  /**
+   * Takes a user whose account is being deleted out of a conversation, under its lock, keeping the
+   * one-OWNER rule as a leave does (ownership passes on). Where they were the only one in it, the
+   * conversation is deleted instead and their participant row kept: account deletion then removes
+   * such conversations for good (AccountRepository.deleteUser), and finds them again if it has to
+   * start over. Nothing happens when they are no longer in it.
+   */
+  async departForDeletion(userId: string, conversationId: string): Promise<void> {
+    const departure = await this.participants.changeMembership(
+      conversationId,
+      async (members): Promise<Removal | { absent: true }> => {
+        const role = await members.roleOf(userId);
+        if (!role) return { absent: true };
+        const others = (await members.userIds()).filter((id) => id !== userId);
+        if (others.length === 0) {
+          await members.softDeleteConversation();
+          return { newOwnerId: undefined, wasOwner: role === 'OWNER', deleted: true };
+        }
+        await members.remove(userId);
+        return { ...(await keepOwned(members)), wasOwner: role === 'OWNER' };
+      },
+    );
+    if (!departure || 'absent' in departure) return;
+    if (departure.deleted) {
+      this.events.publish('conversation.deleted', {
+        conversationId,
+        participantIds: [userId],
+        by: userId,
+      });
+      return;
+    }
+    this.announceRemoval(conversationId, userId, userId, 'left', departure);
   }
 
   /** Moves the caller's read mark to now, or to a given message of the conversation. */

@@ -82,13 +82,36 @@ export class SessionService {
   async revoke(sessionId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
     const ownerId = await this.sessions.revoke(sessionId, reason, userId);
     if (ownerId === undefined) return false;
+    await this.announce(sessionId, ownerId, reason);
+    return true;
+  }
+
+  /**
+   * Revokes every session of a user but `exceptSessionId` (password change: all but the caller's;
+   * account deletion: all); returns how many were live. Each ends at once on REST and sockets.
+   */
+  async revokeAllOf(
+    userId: string,
+    reason: RevokeReason,
+    exceptSessionId?: string,
+  ): Promise<number> {
+    const revoked = await this.sessions.revokeAllOf(userId, reason, exceptSessionId);
+    const now = Date.now();
+    // An expired session's access tokens are refused anyway (the cached expiry); the live ones
+    // need the marker and their sockets closed.
+    const live = revoked.filter((session) => session.expiresAt.getTime() > now);
+    await Promise.all(live.map((session) => this.announce(session.id, userId, reason)));
+    return live.length;
+  }
+
+  /** The revoked marker (so the cache never answers "active" again), then the event. */
+  private async announce(sessionId: string, userId: string, reason: RevokeReason): Promise<void> {
     await this.cache.set(
       cacheKey(sessionId),
       { state: 'revoked' } satisfies CachedSession,
       this.accessTtlMs,
     );
-    this.events.publish('session.revoked', { sessionId, userId: ownerId, reason });
-    return true;
+    this.events.publish('session.revoked', { sessionId, userId, reason });
   }
 }
 

@@ -16,6 +16,18 @@ import type { MessageView } from '../schemas/message.schemas.js';
 const iso = (date: Date) => date.toISOString();
 const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
 
+/**
+ * What clients get for `users.avatar`, which stores the id of the user's picture (an attachment):
+ * the route that serves it, derived like an attachment's `url`, so clients never build it.
+ */
+export const avatarPath = (attachmentId: string | null): string | null =>
+  attachmentId ? `/api/attachments/${attachmentId}/content` : null;
+
+/** A user as other people see them: id, name, picture. */
+export function toUserSummary(row: UserSummaryRow) {
+  return { id: row.id, username: row.username, avatar: avatarPath(row.avatar) };
+}
+
 export function toConversationFields(conversation: Conversation) {
   return {
     id: conversation.id,
@@ -30,7 +42,12 @@ export function toConversationFields(conversation: Conversation) {
 }
 
 export function toParticipantView(row: ParticipantRow) {
-  return { ...row, joinedAt: iso(row.joinedAt), lastReadAt: iso(row.lastReadAt) };
+  return {
+    ...row,
+    avatar: avatarPath(row.avatar),
+    joinedAt: iso(row.joinedAt),
+    lastReadAt: iso(row.lastReadAt),
+  };
 }
 
 /**
@@ -62,7 +79,8 @@ export function toMessageView(
     id: row.id,
     conversationId: row.conversationId,
     userId: row.userId,
-    author: author ? { id: author.id, username: author.username, avatar: author.avatar } : null,
+    // Null once the author deleted their account (messages.user_id is SET NULL): a deleted user.
+    author: author ? toUserSummary(author) : null,
     // A deleted message keeps its place in the conversation, but nothing of what it said.
     content: deleted ? null : row.content,
     role: row.role,

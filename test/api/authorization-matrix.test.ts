@@ -183,6 +183,48 @@ const ROWS: Row[] = [
     },
     expect: all(200),
   },
+  {
+    route: 'PATCH /api/auth/me',
+    call: () => ({ path: '/api/auth/me', body: { avatar: null } }),
+    expect: all(200),
+  },
+  {
+    // The actor's own password, set to itself: their other sessions end, this one stays.
+    route: 'POST /api/auth/password',
+    call: (_room, caller) => ({
+      path: '/api/auth/password',
+      body: {
+        currentPassword: caller?.input.password ?? 'anything',
+        newPassword: caller?.input.password ?? 'anything-long',
+      },
+    }),
+    expect: all(200),
+  },
+  {
+    // An account of the actor's kind made for the cell: deleting the actor would end the table.
+    route: 'DELETE /api/auth/me',
+    call: async (_room, caller) => {
+      if (!caller) return { path: '/api/auth/me', body: { password: 'anything' } };
+      const doomed = await registerUser(server.api);
+      return {
+        path: '/api/auth/me',
+        body: { password: doomed.input.password },
+        token: doomed.accessToken,
+      };
+    },
+    expect: all(200),
+  },
+  {
+    route: 'GET /api/auth/me/export',
+    call: () => ({ path: '/api/auth/me/export' }),
+    expect: all(200),
+  },
+  // Users: anyone signed in finds anyone by exact username.
+  {
+    route: 'GET /api/users/lookup',
+    call: (room) => ({ path: `/api/users/lookup?username=${room.member.user.username}` }),
+    expect: all(200),
+  },
   // Conversations.
   {
     route: 'POST /api/conversations',
