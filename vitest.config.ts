@@ -76,6 +76,18 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
             sequence: { groupOrder: 1 },
           },
         },
+        {
+          // The web client in headless Chromium against a real server (skipped, saying so, when
+          // /usr/bin/chromium is missing): run with the other real-process suites, last.
+          extends: true as const,
+          test: {
+            name: 'browser',
+            include: ['test/browser/**/*.test.ts'],
+            globalSetup: ['test/support/global-pglite.ts'],
+            sequence: { groupOrder: 1 },
+            testTimeout: 30_000,
+          },
+        },
         ...(withRedis
           ? [
               {

@@ -102,6 +102,8 @@ export class GenerationRepository {
           status: 'SENDING',
           parentId: values.userMessageId,
           model: values.model,
+          // Every view of the answer names its generation, so a client that reloads can resume it.
+          metadata: { generationId: values.id },
           alternativeOf: root,
           superseded: question.superseded,
           createdAt: live.at,
