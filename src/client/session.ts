@@ -7,6 +7,8 @@ export interface StoredSession {
   refreshToken: string;
   /** Epoch ms at which the access token expires. */
   expiresAt: number;
+  /** Epoch ms at which it is renewed: a minute before expiry, or at 3/4 of a short lifetime. */
+  refreshAt: number;
 }
 
 /** Refresh this long before expiry, so a request in flight never carries a dead token. */
@@ -33,11 +35,14 @@ export class TokenKeeper {
   }
 
   adopt(tokens: AuthTokens): StoredSession {
+    const lifetime = tokens.expiresIn * 1000;
+    const now = Date.now();
     const session = {
       user: tokens.user,
       accessToken: tokens.accessToken,
       refreshToken: tokens.refreshToken,
-      expiresAt: Date.now() + tokens.expiresIn * 1000,
+      expiresAt: now + lifetime,
+      refreshAt: now + Math.max(lifetime - REFRESH_MARGIN_MS, lifetime * 0.75),
     };
     this.set(session);
     return session;
@@ -46,7 +51,7 @@ export class TokenKeeper {
   /** A session kept from before (e.g. a reload): refreshed at once when its token is near its end. */
   restore(session: StoredSession): void {
     this.set(session);
-    if (session.expiresAt - Date.now() < REFRESH_MARGIN_MS) void this.refresh();
+    if (session.refreshAt <= Date.now()) void this.refresh().catch(() => undefined);
   }
 
   updateUser(user: User): void {
@@ -100,7 +105,7 @@ export class TokenKeeper {
   private set(session: StoredSession | null): void {
     this.session = session;
     clearTimeout(this.timer);
-    if (session) this.schedule(session.expiresAt - Date.now() - REFRESH_MARGIN_MS);
+    if (session) this.schedule(session.refreshAt - Date.now());
     for (const listener of this.listeners) listener(session);
   }
 
@@ -109,7 +114,7 @@ export class TokenKeeper {
     // A timer's delay is a 32-bit int: a far expiry is checked again later.
     this.timer = setTimeout(
       () => void this.refresh().catch(() => undefined),
-      Math.max(1_000, Math.min(inMs, 2 ** 31 - 1)),
+      Math.max(500, Math.min(inMs, 2 ** 31 - 1)),
     );
     const t = this.timer as { unref?: () => void };
     t.unref?.();
