@@ -44,7 +44,10 @@ export class ChatPage {
     });
     const search = new SearchPanel(client, fail);
     this.header = new ConversationHeader(client, fail, {
-      changed: () => void this.reopen(),
+      changed: () => {
+        this.refreshHeader();
+        this.refreshList();
+      },
       left: () => {
         location.hash = '';
         this.refreshList();
@@ -141,6 +144,21 @@ export class ChatPage {
   private async reopen(): Promise<void> {
     if (this.current) await this.open(this.current.id).catch(this.fail);
     this.refreshList();
+  }
+
+  /** Title and participants again, the messages as they are. */
+  private refreshHeader(): void {
+    const id = this.current?.id;
+    if (!id) return;
+    this.client
+      .getConversation(id)
+      .then((conversation) => {
+        if (this.current?.id !== id) return;
+        this.current = conversation;
+        this.header.show(conversation);
+        this.log.renderReceipts();
+      })
+      .catch(this.fail);
   }
 
   private async create(): Promise<void> {
@@ -260,18 +278,18 @@ export class ChatPage {
       socket.on(event, () => this.refreshList());
     socket.on('conversation:updated', ({ conversationId }) => {
       this.refreshList();
-      if (this.isCurrent(conversationId)) void this.reopen();
+      if (this.isCurrent(conversationId)) this.refreshHeader();
     });
     socket.on('user:joined', ({ conversationId }) => {
       // Someone joined this conversation, or this person was added to one.
-      if (this.isCurrent(conversationId)) void this.reopen();
+      if (this.isCurrent(conversationId)) this.refreshHeader();
       else this.refreshList();
     });
     socket.on('user:left', ({ conversationId, userId }) => {
       if (userId === this.me.id) {
         if (this.isCurrent(conversationId)) location.hash = '';
         this.refreshList();
-      } else if (this.isCurrent(conversationId)) void this.reopen();
+      } else if (this.isCurrent(conversationId)) this.refreshHeader();
     });
     socket.on('typing:start', ({ conversationId, userId, expiresInMs }) => {
       if (!this.isCurrent(conversationId) || userId === this.me.id) return;
@@ -306,9 +324,11 @@ export class ChatPage {
       else if (event.type === 'error')
         this.fail(new Error(`The answer failed: ${event.data.error}`));
     });
+    let connectedBefore = false;
     socket.on('connect', () => {
-      // Whatever happened while away: the list and the open conversation's read state.
-      this.refreshList();
+      // After a reconnect: whatever happened while away (the list, the open conversation).
+      if (connectedBefore) void this.reopen();
+      connectedBefore = true;
     });
   }
 

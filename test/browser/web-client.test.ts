@@ -379,6 +379,9 @@ describe.skipIf(!haveChromium)(
         .waitFor({ state: 'detached', timeout: 2_000 });
       const tookMs = performance.now() - pressed;
       expect(tookMs).toBeLessThan(2_000);
+      console.log(
+        `[parley] Stop pressed → the answer ended on the page in ${Math.round(tookMs)} ms`,
+      );
       const message = await stored();
       expect(message.finishReason).toBe('stopped');
       expect(squash(message.content).length).toBeGreaterThan(0);
