@@ -18,6 +18,7 @@ import {
   unnamedControls,
   type Person,
 } from '../support/browser.js';
+import { png } from '../support/files.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { haveTestModel, skipNote, TEST_MODEL_PATH } from '../support/test-model.js';
 
@@ -295,11 +296,58 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       }
     });
 
+    it('edits and deletes one’s own messages, reacts, shows read receipts, and sends an image', async () => {
+      const mine = articles(alice.page, `alice_${tag}`).filter({ hasText: 'pineapple' });
+      await mine.getByRole('button', { name: 'Edit', exact: true }).click();
+      await alice.page.getByRole('textbox', { name: 'Edit message' }).fill('hello bob, pineapple!');
+      await alice.page.getByRole('button', { name: 'Save' }).click();
+      const seenByBob = articles(bob.page, `alice_${tag}`).filter({ hasText: 'pineapple!' });
+      await until(textOf(seenByBob)).toContain('(edited)');
+
+      await seenByBob.hover();
+      await seenByBob.getByRole('button', { name: '👍', exact: true }).click();
+      await until(() => mine.getByRole('button', { name: '👍 1' }).count()).toBe(1);
+      expect(await mine.getByRole('button', { name: '👍 1' }).getAttribute('aria-pressed')).toBe(
+        'false',
+      );
+
+      await alice.page
+        .getByRole('textbox', { name: 'Message', exact: true })
+        .fill('are you there?');
+      await alice.page.getByRole('button', { name: 'Send', exact: true }).click();
+      await until(textOf(alice.page.locator('.receipts'))).toContain(`Seen by bob_${tag}`);
+      const question = articles(alice.page, `alice_${tag}`).filter({ hasText: 'are you there?' });
+      await question.getByRole('button', { name: 'Delete' }).click();
+      await until(textOf(articles(bob.page, `alice_${tag}`).last())).toContain(
+        'This message was deleted',
+      );
+
+      await bob.page.getByLabel('Attach file').setInputFiles({
+        name: 'pic.png',
+        mimeType: 'image/png',
+        buffer: png(8, 6),
+      });
+      await bob.page.getByRole('button', { name: 'Remove pic.png' }).waitFor();
+      await bob.page.getByRole('button', { name: 'Send', exact: true }).click();
+      for (const page of [alice.page, bob.page]) {
+        const image = log(page).getByRole('img', { name: 'pic.png' });
+        await until(async () => {
+          const [src, width] = await image.evaluate(
+            (img: { src: string; naturalWidth: number }) => [img.src, img.naturalWidth] as const,
+          );
+          return src.startsWith('blob:') && width === 8;
+        }).toBe(true);
+        await log(page).getByRole('button', { name: 'Download pic.png' }).waitFor();
+      }
+    });
+
     it('signs out and back in, and the conversation is still there', async () => {
       await alice.page.getByRole('button', { name: 'Sign out' }).click();
       await alice.page.getByRole('button', { name: 'Sign in' }).waitFor();
       expect(await alice.page.evaluate("localStorage.getItem('parley.session')")).toBeNull();
       await signIn(alice.page, `alice-${tag}@example.test`, 'correct-horse-battery');
+      // Presence: bob sees alice come online.
+      await until(textOf(bob.page.locator('.people'))).toContain(`alice_${tag} (online)`);
       await alice.page
         .getByRole('navigation', { name: 'Conversations' })
         .getByRole('link', { name: 'Trip plans' })
