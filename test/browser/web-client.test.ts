@@ -341,17 +341,46 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       }
     });
 
-    it('signs out and back in, and the conversation is still there', async () => {
+    it('edits and resends a question: the new version replaces the old on both pages', async () => {
+      const question = articles(bob.page, `bob_${tag}`).filter({ hasText: 'Once upon a time' });
+      await question.getByRole('button', { name: 'Edit and resend' }).click();
+      await bob.page.getByRole('textbox', { name: 'Edit message' }).fill('Once upon a time, a cat');
+      await bob.page.getByRole('button', { name: 'Resend', exact: true }).click();
+      for (const page of [alice.page, bob.page]) {
+        await until(() =>
+          articles(page, `bob_${tag}`).filter({ hasText: 'Once upon a time, a cat' }).count(),
+        ).toBe(1);
+        await until(() => log(page).getByText('Once upon a time', { exact: true }).count()).toBe(0);
+      }
+    });
+
+    it('signs out and back in with the keyboard, and the conversation is still there', async () => {
       await alice.page.getByRole('button', { name: 'Sign out' }).click();
       await alice.page.getByRole('button', { name: 'Sign in' }).waitFor();
       expect(await alice.page.evaluate("localStorage.getItem('parley.session')")).toBeNull();
-      await signIn(alice.page, `alice-${tag}@example.test`, 'correct-horse-battery');
+      // The form has the focus on its first field; Tab moves on, Enter submits.
+      await alice.page.keyboard.type(`alice-${tag}@example.test`);
+      await alice.page.keyboard.press('Tab');
+      await alice.page.keyboard.type('correct-horse-battery');
+      await alice.page.keyboard.press('Enter');
+      await alice.page.getByRole('button', { name: 'Sign out' }).waitFor();
       // Presence: bob sees alice come online.
       await until(textOf(bob.page.locator('.people'))).toContain(`alice_${tag} (online)`);
+      const link = alice.page
+        .getByRole('navigation', { name: 'Conversations' })
+        .getByRole('link', { name: 'Trip plans' });
+      await link.focus();
+      await alice.page.keyboard.press('Enter');
+      await until(() => articles(alice.page, `bob_${tag}`).count()).toBeGreaterThan(0);
+    });
+
+    it('leaves the conversation: it is gone from the list and the other sees one person fewer', async () => {
+      await alice.page.getByRole('button', { name: 'Leave' }).click();
       await alice.page
         .getByRole('navigation', { name: 'Conversations' })
         .getByRole('link', { name: 'Trip plans' })
-        .waitFor();
+        .waitFor({ state: 'detached' });
+      await until(textOf(bob.page.locator('.people'))).not.toContain(`alice_${tag}`);
     });
 
     it('made no request to another origin and threw no uncaught error', () => {
