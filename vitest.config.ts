@@ -78,13 +78,14 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
         },
         {
           // The web client in headless Chromium against a real server (skipped, saying so, when
-          // /usr/bin/chromium is missing): run with the other real-process suites, last.
+          // /usr/bin/chromium is missing). Last, after the real-process suites: Chromium beside
+          // them slows the process tests' timed starts past their limits.
           extends: true as const,
           test: {
             name: 'browser',
             include: ['test/browser/**/*.test.ts'],
             globalSetup: ['test/support/global-pglite.ts'],
-            sequence: { groupOrder: 1 },
+            sequence: { groupOrder: 2 },
             testTimeout: 30_000,
           },
         },
