@@ -30,6 +30,17 @@ client.tokens.onChange((session) => {
   }
 });
 
+// Another tab of this session renewed its tokens: take them (the old refresh token is dead now),
+// or it signed out.
+window.addEventListener('storage', (event) => {
+  if (event.key !== STORAGE_KEY) return;
+  const next = event.newValue ? (JSON.parse(event.newValue) as StoredSession) : null;
+  if (!next) {
+    if (client.tokens.current) client.tokens.clear();
+  } else if (next.user.id !== client.tokens.current?.user.id) location.reload();
+  else if (next.refreshToken !== client.tokens.current.refreshToken) client.tokens.restore(next);
+});
+
 function showSignIn(message = ''): void {
   page?.destroy();
   page = undefined;

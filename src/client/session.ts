@@ -42,7 +42,10 @@ export class TokenKeeper {
       accessToken: tokens.accessToken,
       refreshToken: tokens.refreshToken,
       expiresAt: now + lifetime,
-      refreshAt: now + Math.max(lifetime - REFRESH_MARGIN_MS, lifetime * 0.75),
+      // A little jitter, so two tabs of one session rarely renew at the same moment (the second
+      // would present a refresh token already rotated, and reuse detection ends the session).
+      refreshAt:
+        now + Math.max(lifetime - REFRESH_MARGIN_MS * (1 + Math.random() / 2), lifetime * 0.75),
     };
     this.set(session);
     return session;

@@ -354,9 +354,14 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       }
     });
 
-    it('signs out and back in with the keyboard, and the conversation is still there', async () => {
+    it('signs out (every tab of the session with it) and back in with the keyboard', async () => {
+      const secondTab = await alice.context.newPage();
+      await secondTab.goto(server.url);
+      await secondTab.getByRole('button', { name: 'Sign out' }).waitFor();
       await alice.page.getByRole('button', { name: 'Sign out' }).click();
       await alice.page.getByRole('button', { name: 'Sign in' }).waitFor();
+      await secondTab.getByRole('button', { name: 'Sign in' }).waitFor();
+      await secondTab.close();
       expect(await alice.page.evaluate("localStorage.getItem('parley.session')")).toBeNull();
       // The form has the focus on its first field; Tab moves on, Enter submits.
       await alice.page.keyboard.type(`alice-${tag}@example.test`);
