@@ -266,7 +266,7 @@ describe.skipIf(!haveChromium || !haveTestModel)(
 
     it('shows markup in a message as text, never as elements', async () => {
       const hostile =
-        '<img src=x onerror=alert(1)> and <script>window.__pwned = 1</script> [x](javascript:alert(2))';
+        '<img src=x onerror=alert(1)> and <script>window.__pwned = 1</script> [x](javascript:alert(2))\n\n**bold** and [a link](https://example.com/x)';
       await bob.page.getByRole('textbox', { name: 'Message', exact: true }).fill(hostile);
       await bob.page.getByRole('button', { name: 'Send', exact: true }).click();
       for (const page of [alice.page, bob.page]) {
@@ -275,6 +275,11 @@ describe.skipIf(!haveChromium || !haveTestModel)(
         await until(textOf(article)).toContain('<script>window.__pwned = 1</script>');
         expect(await log(page).locator('img, script, a[href^="javascript"]').count()).toBe(0);
         expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
+        // Markdown still renders, as elements built from text.
+        expect(await article.locator('.body strong').innerText()).toBe('bold');
+        expect(await article.getByRole('link', { name: 'a link' }).getAttribute('href')).toBe(
+          'https://example.com/x',
+        );
       }
     });
 
