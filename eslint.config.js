@@ -259,5 +259,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-member-access': 'off',
     },
   },
+  // The web client runs in browsers.
+  { files: ['web/**'], languageOptions: { globals: globals.browser } },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 );

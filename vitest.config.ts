@@ -76,6 +76,19 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
             sequence: { groupOrder: 1 },
           },
         },
+        {
+          // The web client in headless Chromium against a real server (skipped, saying so, when
+          // /usr/bin/chromium is missing). Last, after the real-process suites: Chromium beside
+          // them slows the process tests' timed starts past their limits.
+          extends: true as const,
+          test: {
+            name: 'browser',
+            include: ['test/browser/**/*.test.ts'],
+            globalSetup: ['test/support/global-pglite.ts'],
+            sequence: { groupOrder: 2 },
+            testTimeout: 30_000,
+          },
+        },
         ...(withRedis
           ? [
               {

@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { Container } from './container.js';
 import { readFileSync } from 'node:fs';
 import { AccountController } from './controllers/account.controller.js';
+import { fileURLToPath } from 'node:url';
 import { AttachmentController } from './controllers/attachment.controller.js';
 import { AuthController } from './controllers/auth.controller.js';
 import { ChatController } from './controllers/chat.controller.js';
@@ -25,6 +26,7 @@ import { conversationRoutes } from './routes/conversation.routes.js';
 import { docsRoutes } from './routes/docs.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
 import { userRoutes } from './routes/user.routes.js';
+import { webRoutes } from './routes/web.routes.js';
 
 const { version } = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -107,6 +109,10 @@ export function createApp(container: Container): Express {
     '/',
     docsRoutes(() => (openapi ??= buildOpenApiDocument(app, version))),
   );
+
+  // Last: the web client's files cannot shadow an API route.
+  const web = webRoutes(config.WEB_DIR ?? fileURLToPath(new URL('../dist/web', import.meta.url)));
+  if (web) app.use(web);
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -35,6 +35,8 @@ const EnvSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('0.0.0.0'),
     DATA_DIR: z.string().min(1).default('./data'),
+    // The built web client (`npm run build` writes dist/web); unset: dist/web beside the code.
+    WEB_DIR: z.string().min(1).optional(),
     DATABASE_URL: z
       .string()
       .refine((v) => v === 'memory://' || /^postgres(ql)?:\/\//.test(v), {

@@ -2,7 +2,11 @@
 //   import type { ClientToServerEvents, ServerToClientEvents } from 'parley/realtime/events';
 //   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, { auth: { token } });
 import type { z } from 'zod';
-import type { MessageView, SendMessageResult } from '../schemas/message.schemas.js';
+import type {
+  MessageView,
+  ReadReceipt as ReadReceiptSchema,
+  SendMessageResult,
+} from '../schemas/message.schemas.js';
 import type {
   ConversationRef,
   GenerationRef,
@@ -36,14 +40,11 @@ export interface SocketError {
 /** Every client event may pass an ack; it is answered exactly once. */
 export type Ack<T> = (result: { ok: true; data: T } | { ok: false; error: SocketError }) => void;
 
-export interface ReadReceipt {
-  conversationId: string;
-  userId: string;
-  lastReadAt: string;
+/** POST /conversations/:id/read's answer (derived from its schema), plus the seed's name for the instant. */
+export type ReadReceipt = z.output<typeof ReadReceiptSchema> & {
   /** Same instant as lastReadAt, under the seed's name. */
   readAt: string;
-  messageId: string | null;
-}
+};
 
 /**
  * Handshake `auth`: `{ token, seedEvents? }`. `seedEvents: false` turns off the seed's

@@ -114,6 +114,8 @@ export class GenerationRepository {
           status: 'SENDING',
           parentId: values.userMessageId,
           model: values.model,
+          // Every view of the answer names its generation, so a client that reloads can resume it.
+          metadata: { generationId: values.id },
           alternativeOf: root,
           superseded: question.superseded,
           // A new version is the chosen one of its group (the others were unchosen above).

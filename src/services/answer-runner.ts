@@ -74,6 +74,7 @@ export class AnswerRunner {
         model: generation.model,
         // What the answer saw: the oldest messages are the ones left out when the window is full.
         metadata: {
+          generationId: generation.id,
           context: {
             included: fitted.includedIds.length,
             dropped: fitted.dropped,

@@ -1,0 +1,351 @@
+// The signed-in page: conversations (newest first, unread counts, live), the open conversation
+// with its messages, typing and presence, and the socket events that keep them current.
+import {
+  AI_USER_ID,
+  type Conversation,
+  type ConversationListItem,
+  type Message,
+  type ParleyClient,
+  type Realtime,
+  type User,
+} from './api.js';
+import { h } from './dom.js';
+import { MessageLog } from './messages.js';
+import { Composer, ConversationHeader, SearchPanel } from './panels.js';
+
+export class ChatPage {
+  readonly element: HTMLElement;
+  private readonly list = h('ul', { class: 'conversations' });
+  private readonly log: MessageLog;
+  private readonly typingStatus = h('p', { role: 'status', class: 'typing' });
+  private readonly header: ConversationHeader;
+  private readonly composer: Composer;
+  private readonly main: HTMLElement;
+  private readonly realtime: Realtime;
+  private conversations: ConversationListItem[] = [];
+  private current: Conversation | undefined;
+  private readonly typing = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly online = new Set<string>();
+  private listTimer: ReturnType<typeof setTimeout> | undefined;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly client: ParleyClient,
+    private readonly me: User,
+    private readonly fail: (error: unknown) => void,
+    signOut: () => void,
+  ) {
+    this.realtime = client.connect();
+    this.log = new MessageLog({
+      client,
+      meId: () => this.me.id,
+      participants: () => this.current?.participants ?? [],
+      fail,
+    });
+    const search = new SearchPanel(client, fail);
+    this.header = new ConversationHeader(client, fail, {
+      changed: () => {
+        this.refreshHeader();
+        this.refreshList();
+      },
+      left: () => {
+        location.hash = '';
+        this.refreshList();
+      },
+      meId: () => this.me.id,
+      online: (userId) => this.online.has(userId),
+    });
+    this.composer = new Composer(client, this.realtime, fail, () => this.current?.id);
+    this.main = h(
+      'main',
+      { class: 'chat', hidden: true },
+      this.header.element,
+      this.log.element,
+      this.log.receipts,
+      this.typingStatus,
+      this.composer.element,
+    );
+    this.element = h(
+      'div',
+      { class: 'shell' },
+      h(
+        'header',
+        { class: 'top' },
+        h('h1', {}, 'Parley'),
+        search.form,
+        h('span', { class: 'me' }, me.username ?? me.email),
+        h('button', { type: 'button', onclick: signOut }, 'Sign out'),
+      ),
+      h(
+        'nav',
+        { 'aria-label': 'Conversations' },
+        h(
+          'button',
+          { type: 'button', class: 'new', onclick: () => void this.create() },
+          'New conversation',
+        ),
+        this.list,
+      ),
+      search.results,
+      this.main,
+      h('p', { class: 'empty' }, 'Pick a conversation or start a new one.'),
+    );
+    this.listen();
+    window.addEventListener('hashchange', this.route);
+    this.refreshList();
+    void this.route();
+  }
+
+  destroy(): void {
+    window.removeEventListener('hashchange', this.route);
+    this.realtime.close();
+  }
+
+  private readonly route = async (): Promise<void> => {
+    const id = /^#\/c\/([a-z0-9]+)/.exec(location.hash)?.[1];
+    if (!id) {
+      this.current = undefined;
+      this.main.hidden = true;
+      this.element.classList.remove('open');
+      return;
+    }
+    try {
+      await this.open(id);
+    } catch (error) {
+      this.fail(error);
+      location.hash = '';
+    }
+  };
+
+  private async open(id: string): Promise<void> {
+    const [conversation, page] = await Promise.all([
+      this.client.getConversation(id),
+      this.client.listMessages(id, { branch: 'active', limit: 100 }),
+    ]);
+    this.current = conversation;
+    this.typing.clear();
+    this.renderTyping();
+    this.header.show(conversation);
+    this.log.reset(page.messages);
+    this.main.hidden = false;
+    this.element.classList.add('open');
+    this.renderList();
+    // Answers still being written when the page (re)loaded: replay them from their first event.
+    for (const message of page.messages) {
+      const generationId = message.metadata?.generationId;
+      if (message.status === 'SENDING' && typeof generationId === 'string') {
+        this.log.restart(message.id);
+        this.realtime.resume(generationId, -1).catch(() => void this.reopen());
+      }
+    }
+    this.markRead();
+  }
+
+  private async reopen(): Promise<void> {
+    if (this.current) await this.open(this.current.id).catch(this.fail);
+    this.refreshList();
+  }
+
+  /** Title and participants again, the messages as they are. */
+  private refreshHeader(): void {
+    const id = this.current?.id;
+    if (!id) return;
+    this.client
+      .getConversation(id)
+      .then((conversation) => {
+        if (this.current?.id !== id) return;
+        this.current = conversation;
+        this.header.show(conversation);
+        this.log.renderReceipts();
+      })
+      .catch(this.fail);
+  }
+
+  private async create(): Promise<void> {
+    try {
+      const conversation = await this.client.createConversation({});
+      this.refreshList();
+      location.hash = `#/c/${conversation.id}`;
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** The list from the server (unread counts, order), a moment after a burst of events. */
+  private refreshList(): void {
+    clearTimeout(this.listTimer);
+    this.listTimer = setTimeout(() => {
+      this.client
+        .listConversations({ limit: 100 })
+        .then((page) => {
+          this.conversations = page.items;
+          this.renderList();
+        })
+        .catch(this.fail);
+    }, 150);
+  }
+
+  private renderList(): void {
+    this.list.replaceChildren(
+      ...this.conversations.map((c) => {
+        const unread = c.id === this.current?.id ? 0 : c.unreadCount;
+        return h(
+          'li',
+          { class: c.id === this.current?.id ? 'current' : '' },
+          h(
+            'a',
+            { href: `#/c/${c.id}`, 'aria-current': c.id === this.current?.id ? 'page' : null },
+            c.title,
+          ),
+          unread
+            ? h('span', { class: 'unread', 'aria-label': `${unread} unread` }, String(unread))
+            : null,
+        );
+      }),
+    );
+  }
+
+  private markRead(): void {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => {
+      const conversationId = this.current?.id;
+      if (conversationId && document.visibilityState === 'visible')
+        this.realtime.call('message:read', { conversationId }).catch(() => undefined);
+    }, 300);
+  }
+
+  private isCurrent(conversationId: string): boolean {
+    return this.current?.id === conversationId;
+  }
+
+  private listen(): void {
+    const socket = this.realtime.socket;
+    const onMessage = ({
+      conversationId,
+      message,
+    }: {
+      conversationId: string;
+      message: Message;
+    }) => {
+      this.refreshList();
+      if (!this.isCurrent(conversationId) || message.superseded) return;
+      this.log.upsert(message);
+      this.markRead();
+    };
+    socket.on('message:new', onMessage);
+    socket.on('message:updated', onMessage);
+    socket.on('message:deleted', ({ conversationId, messageId }) => {
+      const message = this.log.get(messageId);
+      if (this.isCurrent(conversationId) && message)
+        this.log.upsert({
+          ...message,
+          isDeleted: true,
+          content: null,
+          reactions: [],
+          attachments: [],
+        });
+    });
+    const onReaction = (
+      {
+        conversationId,
+        messageId,
+        userId,
+        emoji,
+      }: { conversationId: string; messageId: string; userId: string; emoji: string },
+      added: boolean,
+    ) => {
+      const message = this.log.get(messageId);
+      if (!this.isCurrent(conversationId) || !message) return;
+      const reactions = message.reactions.map((r) => ({ ...r, userIds: [...r.userIds] }));
+      let summary = reactions.find((r) => r.emoji === emoji);
+      if (!summary && added) reactions.push((summary = { emoji, count: 0, userIds: [] }));
+      if (!summary || summary.userIds.includes(userId) === added) return;
+      summary.userIds = added
+        ? [...summary.userIds, userId]
+        : summary.userIds.filter((u) => u !== userId);
+      summary.count = summary.userIds.length;
+      this.log.upsert({ ...message, reactions: reactions.filter((r) => r.count > 0) });
+    };
+    socket.on('message:reaction:added', (e) => onReaction(e, true));
+    socket.on('message:reaction:removed', (e) => onReaction(e, false));
+    socket.on('conversation:read', (receipt) => {
+      const participant = this.current?.participants.find((p) => p.userId === receipt.userId);
+      if (!this.isCurrent(receipt.conversationId) || !participant) return;
+      participant.lastReadAt = receipt.lastReadAt;
+      this.log.renderReceipts();
+    });
+    for (const event of ['conversation:created', 'conversation:deleted'] as const)
+      socket.on(event, () => this.refreshList());
+    socket.on('conversation:updated', ({ conversationId }) => {
+      this.refreshList();
+      if (this.isCurrent(conversationId)) this.refreshHeader();
+    });
+    socket.on('user:joined', ({ conversationId }) => {
+      // Someone joined this conversation, or this person was added to one.
+      if (this.isCurrent(conversationId)) this.refreshHeader();
+      else this.refreshList();
+    });
+    socket.on('user:left', ({ conversationId, userId }) => {
+      if (userId === this.me.id) {
+        if (this.isCurrent(conversationId)) location.hash = '';
+        this.refreshList();
+      } else if (this.isCurrent(conversationId)) this.refreshHeader();
+    });
+    socket.on('typing:start', ({ conversationId, userId, expiresInMs }) => {
+      if (!this.isCurrent(conversationId) || userId === this.me.id) return;
+      clearTimeout(this.typing.get(userId));
+      this.typing.set(
+        userId,
+        setTimeout(() => this.stopTyping(userId), expiresInMs ?? 10_000),
+      );
+      this.renderTyping();
+    });
+    socket.on('typing:stop', ({ conversationId, userId }) => {
+      if (this.isCurrent(conversationId)) this.stopTyping(userId);
+    });
+    socket.on('user:online', ({ userId }) => {
+      this.online.add(userId);
+      this.header.renderPeople();
+    });
+    socket.on('user:offline', ({ userId }) => {
+      this.online.delete(userId);
+      this.header.renderPeople();
+    });
+    this.realtime.onAnswer((event) => {
+      const { messageId } = event.data;
+      if (event.type === 'delta') this.log.appendText(messageId, event.data.delta);
+      else if (event.type === 'end')
+        this.log.finish(messageId, {
+          status: event.data.status,
+          finishReason: event.data.finishReason,
+          model: event.data.model,
+          usage: event.data.usage,
+        });
+      else if (event.type === 'error')
+        this.fail(new Error(`The answer failed: ${event.data.error}`));
+    });
+    let connectedBefore = false;
+    socket.on('connect', () => {
+      // After a reconnect: whatever happened while away (the list, the open conversation).
+      if (connectedBefore) void this.reopen();
+      connectedBefore = true;
+    });
+  }
+
+  private stopTyping(userId: string): void {
+    clearTimeout(this.typing.get(userId));
+    this.typing.delete(userId);
+    this.renderTyping();
+  }
+
+  private renderTyping(): void {
+    const names = [...this.typing.keys()].map((id) =>
+      id === AI_USER_ID
+        ? 'Assistant'
+        : (this.current?.participants.find((p) => p.userId === id)?.username ?? 'Someone'),
+    );
+    this.typingStatus.textContent = names.length
+      ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…`
+      : '';
+  }
+}

@@ -1,0 +1,285 @@
+// The `Messages` log: one article per message, answers growing as their deltas arrive, and each
+// message's own actions (Stop, Regenerate, edit, delete, reactions, edit-and-resend).
+import type { Message, ParleyClient, Participant } from './api.js';
+import { h, time } from './dom.js';
+import { renderMarkdown } from './markdown.js';
+
+const QUICK_REACTIONS = ['👍', '❤️', '😂'];
+
+export interface LogContext {
+  client: ParleyClient;
+  meId: () => string;
+  participants: () => Participant[];
+  fail: (error: unknown) => void;
+}
+
+export class MessageLog {
+  readonly element = h('div', {
+    role: 'log',
+    'aria-label': 'Messages',
+    'aria-live': 'polite',
+    class: 'log',
+  });
+  private readonly messages = new Map<string, Message>();
+  private readonly articles = new Map<string, HTMLElement>();
+  private readonly blobUrls: string[] = [];
+  readonly receipts = h('p', { class: 'receipts' });
+
+  constructor(private readonly ctx: LogContext) {}
+
+  reset(messages: Message[]): void {
+    this.messages.clear();
+    this.articles.clear();
+    for (const url of this.blobUrls.splice(0)) URL.revokeObjectURL(url);
+    this.element.replaceChildren();
+    for (const message of messages) this.upsert(message);
+  }
+
+  get(id: string): Message | undefined {
+    return this.messages.get(id);
+  }
+
+  get last(): Message | undefined {
+    return [...this.messages.values()].at(-1);
+  }
+
+  /** Adds or replaces a message; a newer version of one (regenerate, edit-and-resend) replaces it. */
+  upsert(message: Message): void {
+    if (message.alternativeOf && !this.messages.has(message.id)) this.dropVersions(message);
+    const known = this.messages.get(message.id);
+    this.messages.set(message.id, message);
+    const article = this.render(message);
+    const old = this.articles.get(message.id);
+    this.articles.set(message.id, article);
+    if (old) old.replaceWith(article);
+    else {
+      const stick = this.atBottom();
+      this.element.append(article);
+      if (stick || !known) article.scrollIntoView({ block: 'end' });
+    }
+    this.renderReceipts();
+  }
+
+  remove(id: string): void {
+    this.messages.delete(id);
+    this.articles.get(id)?.remove();
+    this.articles.delete(id);
+  }
+
+  /** New text of a streaming answer. */
+  appendText(messageId: string, delta: string): void {
+    const message = this.messages.get(messageId);
+    if (!message) return;
+    message.content = (message.content ?? '') + delta;
+    const body = this.articles.get(messageId)?.querySelector('.body');
+    const stick = this.atBottom();
+    body?.replaceChildren(renderMarkdown(message.content));
+    if (stick) this.element.scrollTop = this.element.scrollHeight;
+  }
+
+  /** Starts a streaming answer again from nothing (its events are replayed from the first). */
+  restart(messageId: string): void {
+    const message = this.messages.get(messageId);
+    if (message) this.upsert({ ...message, content: '' });
+  }
+
+  finish(messageId: string, patch: Partial<Message>): void {
+    const message = this.messages.get(messageId);
+    if (message) this.upsert({ ...message, ...patch });
+  }
+
+  renderReceipts(): void {
+    const last = this.last;
+    const me = this.ctx.meId();
+    const seen = last
+      ? this.ctx
+          .participants()
+          .filter(
+            (p) => p.userId !== me && p.userId !== last.userId && p.lastReadAt >= last.createdAt,
+          )
+          .map((p) => p.username ?? 'someone')
+      : [];
+    this.receipts.textContent = seen.length ? `Seen by ${seen.join(', ')}` : '';
+  }
+
+  private atBottom(): boolean {
+    const el = this.element;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+  }
+
+  private dropVersions(message: Message): void {
+    const root = message.alternativeOf;
+    const gone = new Set<string>();
+    for (const m of this.messages.values())
+      if (m.id === root || m.alternativeOf === root) gone.add(m.id);
+    // Whatever answered a replaced version goes with it.
+    for (const m of this.messages.values()) if (m.parentId && gone.has(m.parentId)) gone.add(m.id);
+    for (const id of gone) this.remove(id);
+  }
+
+  private author(message: Message): string {
+    if (message.role === 'ASSISTANT') return 'Assistant';
+    return message.author?.username ?? (message.userId ? 'someone' : 'deleted user');
+  }
+
+  private render(message: Message): HTMLElement {
+    const author = this.author(message);
+    const mine = message.userId === this.ctx.meId();
+    const streaming = message.status === 'SENDING' && message.role === 'ASSISTANT';
+    const body = h('div', { class: 'body' });
+    if (message.isDeleted) body.append(h('em', {}, 'This message was deleted'));
+    else body.append(renderMarkdown(message.content ?? ''));
+    return h(
+      'article',
+      {
+        'aria-label': `${author}, ${time(message.createdAt)}`,
+        'data-id': message.id,
+        'data-status': message.status,
+        class: `message ${mine ? 'mine' : ''} ${message.role.toLowerCase()}`,
+      },
+      h(
+        'header',
+        {},
+        h('strong', {}, author),
+        ' ',
+        h('time', { datetime: message.createdAt }, time(message.createdAt)),
+        message.isEdited ? ' (edited)' : '',
+        message.status === 'FAILED' ? ' (failed)' : '',
+        message.finishReason === 'stopped' ? ' (stopped)' : '',
+      ),
+      body,
+      message.isDeleted ? null : this.attachments(message),
+      message.isDeleted ? null : this.reactions(message),
+      message.isDeleted ? null : this.actions(message, mine, streaming),
+    );
+  }
+
+  private attachments(message: Message): HTMLElement | null {
+    if (!message.attachments.length) return null;
+    const list = h('ul', { class: 'files', 'aria-label': 'Attachments' });
+    for (const file of message.attachments) {
+      const item = h('li');
+      if (file.mimeType.startsWith('image/')) {
+        const img = h('img', { alt: file.originalName, class: 'preview' });
+        this.ctx.client
+          .attachmentContent(file)
+          .then((blob) => {
+            const url = URL.createObjectURL(blob);
+            this.blobUrls.push(url);
+            img.src = url;
+          })
+          .catch(() => (img.alt = `${file.originalName} (could not load)`));
+        item.append(img);
+      }
+      item.append(
+        h(
+          'button',
+          { type: 'button', onclick: () => void this.download(file) },
+          `Download ${file.originalName}`,
+        ),
+      );
+      list.append(item);
+    }
+    return list;
+  }
+
+  private async download(file: Message['attachments'][number]): Promise<void> {
+    try {
+      const url = URL.createObjectURL(await this.ctx.client.attachmentContent(file));
+      const a = h('a', { href: url, download: file.originalName });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      this.ctx.fail(error);
+    }
+  }
+
+  private reactions(message: Message): HTMLElement {
+    const me = this.ctx.meId();
+    const counts = new Map(message.reactions.map((r) => [r.emoji, r]));
+    const emojis = [...new Set([...message.reactions.map((r) => r.emoji), ...QUICK_REACTIONS])];
+    return h(
+      'div',
+      { class: 'reactions', role: 'group', 'aria-label': 'Reactions' },
+      emojis.map((emoji) => {
+        const summary = counts.get(emoji);
+        const pressed = summary?.userIds.includes(me) ?? false;
+        const toggle = () =>
+          (pressed
+            ? this.ctx.client.unreact(message.id, emoji)
+            : this.ctx.client.react(message.id, emoji)
+          ).catch(this.ctx.fail);
+        return h(
+          'button',
+          {
+            type: 'button',
+            'aria-pressed': String(pressed),
+            'data-count': summary?.count ?? 0,
+            onclick: () => void toggle(),
+          },
+          summary ? `${emoji} ${summary.count}` : emoji,
+        );
+      }),
+    );
+  }
+
+  private actions(message: Message, mine: boolean, streaming: boolean): HTMLElement {
+    const { client, fail } = this.ctx;
+    const generationId = message.metadata?.generationId;
+    const buttons: HTMLElement[] = [];
+    const button = (label: string, run: () => Promise<unknown>, disabled = false) =>
+      h('button', { type: 'button', disabled, onclick: () => void run().catch(fail) }, label);
+    if (message.role === 'ASSISTANT') {
+      if (streaming && typeof generationId === 'string')
+        buttons.push(button('Stop', () => client.stopGeneration(generationId)));
+      buttons.push(button('Regenerate', () => client.regenerate(message.id), streaming));
+    }
+    if (mine && message.role === 'USER') {
+      buttons.push(button('Edit', () => this.editInPlace(message, 'save')));
+      buttons.push(button('Edit and resend', () => this.editInPlace(message, 'resend')));
+      buttons.push(
+        button('Delete', async () => {
+          if (confirm('Delete this message?')) await client.deleteMessage(message.id);
+        }),
+      );
+    }
+    return h('div', { class: 'actions' }, buttons);
+  }
+
+  private editInPlace(message: Message, mode: 'save' | 'resend'): Promise<void> {
+    const article = this.articles.get(message.id);
+    const body = article?.querySelector('.body');
+    if (!article || !body) return Promise.resolve();
+    const input = h('textarea', { 'aria-label': 'Edit message', rows: 3 });
+    input.value = message.content ?? '';
+    const restore = () => this.upsert(this.messages.get(message.id) ?? message);
+    const form = h(
+      'form',
+      {
+        class: 'edit',
+        onsubmit: (event: Event) => {
+          event.preventDefault();
+          const content = input.value;
+          const done =
+            mode === 'save'
+              ? this.ctx.client.editMessage(message.id, content).then((m) => this.upsert(m))
+              : this.ctx.client
+                  .editAndResend(message.id, content)
+                  .then((r) => this.upsert(r.message));
+          done.catch(this.ctx.fail);
+        },
+        onkeydown: (event: Event) => {
+          if ((event as KeyboardEvent).key === 'Escape') restore();
+        },
+      },
+      input,
+      h('button', { type: 'submit' }, mode === 'save' ? 'Save' : 'Resend'),
+      h('button', { type: 'button', onclick: restore }, 'Cancel'),
+    );
+    body.replaceChildren(form);
+    input.focus();
+    return Promise.resolve();
+  }
+}
