@@ -2,6 +2,7 @@
 // with its messages, typing and presence, and the socket events that keep them current.
 import {
   AI_USER_ID,
+  type BranchSwitch,
   type Conversation,
   type ConversationListItem,
   type Message,
@@ -10,7 +11,7 @@ import {
   type User,
 } from './api.js';
 import { h } from './dom.js';
-import { MessageLog } from './messages.js';
+import { MessageLog, type VersionStep } from './messages.js';
 import { Composer, ConversationHeader, SearchPanel } from './panels.js';
 
 export class ChatPage {
@@ -28,6 +29,8 @@ export class ChatPage {
   private readonly online = new Set<string>();
   private listTimer: ReturnType<typeof setTimeout> | undefined;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The messages being fetched again after a branch switch (one reload at a time). */
+  private reloading: Promise<void> | undefined;
 
   constructor(
     private readonly client: ParleyClient,
@@ -41,6 +44,7 @@ export class ChatPage {
       meId: () => this.me.id,
       participants: () => this.current?.participants ?? [],
       fail,
+      switched: (change, step) => this.showSwitch(change, step),
     });
     const search = new SearchPanel(client, fail);
     this.header = new ConversationHeader(client, fail, {
@@ -130,15 +134,55 @@ export class ChatPage {
     this.main.hidden = false;
     this.element.classList.add('open');
     this.renderList();
-    // Answers still being written when the page (re)loaded: replay them from their first event.
-    for (const message of page.messages) {
+    this.resumeAnswers(page.messages);
+    this.markRead();
+  }
+
+  /** Answers still being written when the page was fetched: replay them from their first event. */
+  private resumeAnswers(messages: Message[]): void {
+    for (const message of messages) {
       const generationId = message.metadata?.generationId;
       if (message.status === 'SENDING' && typeof generationId === 'string') {
         this.log.restart(message.id);
         this.realtime.resume(generationId, -1).catch(() => void this.reopen());
       }
     }
-    this.markRead();
+  }
+
+  /**
+   * A branch switch (this person's, or anyone's `branch:switched`): the open conversation's
+   * active branch fetched again, once however many reports of one switch arrive.
+   */
+  private async showSwitch(
+    change: Pick<BranchSwitch, 'conversationId' | 'messageId' | 'active' | 'superseded'>,
+    step?: VersionStep,
+  ): Promise<void> {
+    while (this.reloading) await this.reloading;
+    const { conversationId, messageId } = change;
+    if (!this.isCurrent(conversationId)) return;
+    if (this.log.changedBy(change)) {
+      const run = this.reloadMessages(change, step ? messageId : undefined).finally(() => {
+        this.reloading = undefined;
+      });
+      this.reloading = run;
+      await run;
+    }
+    if (step) this.log.focusVersions(messageId, step);
+  }
+
+  private async reloadMessages(
+    { conversationId, superseded }: Pick<BranchSwitch, 'conversationId' | 'superseded'>,
+    anchorId?: string,
+  ): Promise<void> {
+    try {
+      const page = await this.client.listMessages(conversationId, { branch: 'active', limit: 100 });
+      if (!this.isCurrent(conversationId)) return;
+      const joined = page.messages.filter((m) => !this.log.get(m.id));
+      this.log.replace(page.messages, superseded, anchorId);
+      this.resumeAnswers(joined);
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   private async reopen(): Promise<void> {
@@ -266,6 +310,7 @@ export class ChatPage {
       summary.count = summary.userIds.length;
       this.log.upsert({ ...message, reactions: reactions.filter((r) => r.count > 0) });
     };
+    socket.on('branch:switched', (change) => void this.showSwitch(change));
     socket.on('message:reaction:added', (e) => onReaction(e, true));
     socket.on('message:reaction:removed', (e) => onReaction(e, false));
     socket.on('conversation:read', (receipt) => {

@@ -1,16 +1,20 @@
 // The `Messages` log: one article per message, answers growing as their deltas arrive, and each
-// message's own actions (Stop, Regenerate, edit, delete, reactions, edit-and-resend).
-import type { Message, ParleyClient, Participant } from './api.js';
+// message's own actions (Stop, Regenerate, edit, delete, reactions, edit-and-resend, versions).
+import type { BranchSwitch, Message, ParleyClient, Participant } from './api.js';
 import { h, time } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 
 const QUICK_REACTIONS = ['👍', '❤️', '😂'];
+
+export type VersionStep = 'Previous version' | 'Next version';
 
 export interface LogContext {
   client: ParleyClient;
   meId: () => string;
   participants: () => Participant[];
   fail: (error: unknown) => void;
+  /** This person chose another version (with `step`): show the branch anew. */
+  switched: (change: BranchSwitch, step: VersionStep) => Promise<void>;
 }
 
 export class MessageLog {
@@ -33,6 +37,62 @@ export class MessageLog {
     for (const url of this.blobUrls.splice(0)) URL.revokeObjectURL(url);
     this.element.replaceChildren();
     for (const message of messages) this.upsert(message);
+  }
+
+  /**
+   * The active branch again after a switch: messages that came live while it was fetched stay,
+   * streaming answers keep the text their deltas brought, and the scroll and focus stay put.
+   */
+  replace(messages: Message[], left: string[], anchorId?: string): void {
+    const bottom = this.atBottom();
+    const top = this.element.scrollTop;
+    const focus = this.focused();
+    const newest = messages.at(-1)?.createdAt ?? '';
+    const later = [...this.messages.values()].filter(
+      (m) => m.createdAt > newest && !left.includes(m.id),
+    );
+    this.reset(
+      [...messages, ...later].map((m) => {
+        const shown = this.messages.get(m.id);
+        return shown?.status === 'SENDING' && m.status === 'SENDING'
+          ? { ...m, content: shown.content }
+          : m;
+      }),
+    );
+    const anchor = anchorId ? this.articles.get(anchorId) : undefined;
+    if (anchor) anchor.scrollIntoView({ block: 'nearest' });
+    else this.element.scrollTop = bottom ? this.element.scrollHeight : top;
+    if (focus)
+      [...(this.articles.get(focus.id)?.querySelectorAll('button') ?? [])]
+        .find((b) => b.getAttribute('aria-label') === focus.label || b.textContent === focus.label)
+        ?.focus();
+  }
+
+  /** Whether a branch switch changes what the log shows. */
+  changedBy(change: Pick<BranchSwitch, 'active' | 'superseded'>): boolean {
+    return (
+      change.superseded.some((id) => this.messages.has(id)) ||
+      change.active.some((id) => !this.messages.has(id))
+    );
+  }
+
+  /** Focus back on a message's version arrows (the one pressed, or the other at an end). */
+  focusVersions(messageId: string, step: VersionStep): void {
+    const buttons = [
+      ...(this.articles.get(messageId)?.querySelectorAll<HTMLButtonElement>('.versions button') ??
+        []),
+    ];
+    if (step === 'Next version') buttons.reverse();
+    // Only where the pressed arrow's focus was lost with its article, never away from elsewhere.
+    if (document.activeElement && document.activeElement !== document.body) return;
+    buttons.find((b) => !b.disabled)?.focus();
+  }
+
+  private focused(): { id: string; label: string } | undefined {
+    const active = document.activeElement;
+    const id = active?.closest('article')?.getAttribute('data-id');
+    if (!active || !id || !this.element.contains(active)) return undefined;
+    return { id, label: active.getAttribute('aria-label') ?? active.textContent ?? '' };
   }
 
   get(id: string): Message | undefined {
@@ -154,6 +214,40 @@ export class MessageLog {
     );
   }
 
+  /** "‹ 2 / 3 ›": the message's versions, each arrow choosing the neighbour for everyone. */
+  private versions(message: Message, streaming: boolean): HTMLElement | null {
+    const versions = message.versions;
+    if (!versions || versions.count < 2) return null;
+    const step = (label: VersionStep, symbol: string, target: string | null) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          'aria-label': label,
+          disabled: !target || streaming,
+          onclick: () => {
+            if (!target) return;
+            void this.ctx.client
+              .activateMessage(target)
+              .then((change) => this.ctx.switched(change, label))
+              .catch(this.ctx.fail);
+          },
+        },
+        symbol,
+      );
+    return h(
+      'div',
+      {
+        class: 'versions',
+        role: 'group',
+        'aria-label': `Version ${versions.number} of ${versions.count}`,
+      },
+      step('Previous version', '‹', versions.previousId),
+      h('span', { 'aria-hidden': 'true' }, `${versions.number} / ${versions.count}`),
+      step('Next version', '›', versions.nextId),
+    );
+  }
+
   private attachments(message: Message): HTMLElement | null {
     if (!message.attachments.length) return null;
     const list = h('ul', { class: 'files', 'aria-label': 'Attachments' });
@@ -229,6 +323,8 @@ export class MessageLog {
     const { client, fail } = this.ctx;
     const generationId = message.metadata?.generationId;
     const buttons: HTMLElement[] = [];
+    const versions = this.versions(message, streaming);
+    if (versions) buttons.push(versions);
     const button = (label: string, run: () => Promise<unknown>, disabled = false) =>
       h('button', { type: 'button', disabled, onclick: () => void run().catch(fail) }, label);
     if (message.role === 'ASSISTANT') {

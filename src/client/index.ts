@@ -32,6 +32,7 @@ export type {
   ServerToClientEvents,
   SocketError,
   AiStreamEnd,
+  BranchSwitched,
   ReadReceipt,
 } from '../realtime/events.js';
 export { AI_USER_ID } from '../realtime/events.js';

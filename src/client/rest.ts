@@ -5,6 +5,7 @@ import {
   type AddParticipant,
   type Attachment,
   type AuthTokens,
+  type BranchSwitch,
   type Conversation,
   type ConversationPage,
   type CreateConversation,
@@ -145,6 +146,9 @@ export class RestClient {
       'POST',
       `/api/chat/messages/${id(messageId)}/regenerate`,
     );
+  /** Switch between branches: this version becomes the chosen one (409 while an answer on the way streams). */
+  activateMessage = (messageId: string) =>
+    this.request<BranchSwitch>('POST', `/api/chat/messages/${id(messageId)}/activate`);
   markRead = (conversationId: string, messageId?: string) =>
     this.request<ReadMark>(
       'POST',

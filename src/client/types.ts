@@ -13,6 +13,7 @@ import type {
 } from '../schemas/conversation.schemas.js';
 import type {
   AttachmentView,
+  BranchSwitch as BranchSwitchSchema,
   GenerationRef,
   MessagePage as MessagePageSchema,
   ReadReceipt as ReadReceiptSchema,
@@ -38,6 +39,7 @@ export type MessagePage = z.output<typeof MessagePageSchema>;
 export type SendMessage = z.input<typeof SendMessageBody>;
 export type SendMessageResult = z.output<typeof SendMessageResultSchema>;
 export type Generation = z.output<typeof GenerationRef>;
+export type BranchSwitch = z.output<typeof BranchSwitchSchema>;
 export type Attachment = z.output<typeof AttachmentView>;
 export type ReadMark = z.output<typeof ReadReceiptSchema>;
 export type SearchHit = z.output<typeof SearchHitSchema>;

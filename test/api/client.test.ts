@@ -1,8 +1,14 @@
 // The typed client module (`parley/client`) against the real app: tokens renewed before they
 // expire with the socket re-authenticated (it outlives its first token), an answer's SSE stream
-// resumed with Last-Event-ID, and a socket's answer resumed after a dropped connection.
+// resumed with Last-Event-ID, a socket's answer resumed after a dropped connection, and a switch
+// between an answer's versions seen by the other participant's socket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ParleyClient, type AnswerEvent, type StoredSession } from '../../src/client/index.js';
+import {
+  ParleyClient,
+  type AnswerEvent,
+  type BranchSwitched,
+  type StoredSession,
+} from '../../src/client/index.js';
 import { startFakeAiServer, type FakeAiServer } from '../support/ai.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -135,6 +141,48 @@ describe('client module: answers', () => {
     expect(ours.map((e) => e.data.seq)).toEqual(ours.map((_, i) => i));
     const text = ours.map((e) => (e.type === 'delta' ? e.data.delta : '')).join('');
     expect(text).toBe(words.join(''));
+    realtime.close();
+  });
+
+  it('switches between an answer’s versions: activateMessage, and branch:switched on the other’s socket', async () => {
+    const alice = new ParleyClient(ai.url);
+    const bob = new ParleyClient(ai.url);
+    const [me, other] = await Promise.all([
+      alice.register(credentials()),
+      bob.register(credentials()),
+    ]);
+    const { id: conversationId } = await alice.createConversation({ participantIds: [other.id] });
+    const sent = await alice.sendMessage(conversationId, { content: 'Tell me' });
+    const firstId = sent.generation!.messageId;
+    const status = async (messageId: string) =>
+      (await alice.listMessages(conversationId)).messages.find((m) => m.id === messageId)?.status;
+    await expect.poll(() => status(firstId), { timeout: 10_000 }).toBe('SENT');
+    const secondId = (await alice.regenerate(firstId)).generation.messageId;
+    // The new version is still being written: switching away from it is refused, nothing changed.
+    await expect(alice.activateMessage(firstId)).rejects.toMatchObject({
+      status: 409,
+      code: 'CONFLICT',
+    });
+    await expect.poll(() => status(secondId), { timeout: 10_000 }).toBe('SENT');
+
+    const realtime = bob.connect();
+    await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+    const heard = new Promise<BranchSwitched>((resolve) =>
+      realtime.socket.once('branch:switched', resolve),
+    );
+    const change = await alice.activateMessage(firstId);
+    expect(change).toEqual({
+      conversationId,
+      messageId: firstId,
+      active: [firstId],
+      superseded: [secondId],
+    });
+    expect(await heard).toEqual({ ...change, by: me.id });
+    const page = await bob.listMessages(conversationId, { branch: 'active' });
+    expect(page.messages.map((m) => [m.id, m.versions])).toEqual([
+      [sent.message.id, null],
+      [firstId, { number: 1, count: 2, previousId: null, nextId: secondId }],
+    ]);
     realtime.close();
   });
 });

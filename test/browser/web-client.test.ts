@@ -29,6 +29,7 @@ interface Stored {
   status: string;
   finishReason: string | null;
   userId: string | null;
+  alternativeOf: string | null;
 }
 
 let build: ReturnType<typeof buildWebClient>;
@@ -251,6 +252,41 @@ describe.skipIf(!haveChromium || !haveTestModel)(
           .toBe(squash(fresh.content));
         await until(() => log(page).locator(`[data-id="${before[1]!.id}"]`).count()).toBe(0);
       }
+    });
+
+    it('switches between the two versions of the answer: both pages follow', async () => {
+      const token = (await session(alice.page)).accessToken;
+      const answers = async () =>
+        (await messages(server, token, conversationId)).filter((m) => m.role === 'ASSISTANT');
+      const [, second] = await answers();
+      // Version 1's stored text, read through the REST API (it is off the active branch now).
+      const all = await server.api.get<Envelope<{ messages: Stored[] }>>(
+        `/api/chat/conversations/${conversationId}/messages?limit=100&branch=all`,
+        { token },
+      );
+      const first = all.body.data!.messages.find((m) => m.id === second!.alternativeOf)!;
+      expect(first.status).toBe('SENT');
+      const shows = async (page: Page, answer: Stored, label: string) => {
+        const article = log(page).locator(`[data-id="${answer.id}"]`);
+        await until(() => article.count()).toBe(1);
+        await until(textOf(article.locator('.body'))).toBe(squash(answer.content));
+        expect(await article.locator('.versions').innerText()).toContain(label);
+        expect(await articles(page, 'Assistant').count()).toBe(2);
+      };
+      const versions = articles(bob.page, 'Assistant').last().getByRole('group', {
+        name: 'Version 2 of 2',
+      });
+      await until(textOf(versions)).toContain('2 / 2');
+      expect(await versions.getByRole('button', { name: 'Next version' }).isDisabled()).toBe(true);
+      await versions.getByRole('button', { name: 'Previous version' }).click();
+      for (const page of [bob.page, alice.page]) await shows(page, first, '1 / 2');
+      expect((await answers())[1]!.id).toBe(first.id);
+      // Keyboard: the focus stays on the arrows; at the first version only `Next version` is on.
+      await until(() =>
+        bob.page.evaluate<string | null>("document.activeElement?.getAttribute('aria-label')"),
+      ).toBe('Next version');
+      await bob.page.keyboard.press('Enter');
+      for (const page of [bob.page, alice.page]) await shows(page, second!, '2 / 2');
     });
 
     it('shows markup in a message as text, never as elements', async () => {
