@@ -8,6 +8,7 @@ import type { Ticket } from '../ai/scheduler.js';
 import type { ConversationSettings, Generation } from '../db/schema.js';
 import { notFound } from '../errors.js';
 import { ConversationGone } from '../repositories/generation.repository.js';
+import { isVanishedReference } from '../utils/vanished-reference.js';
 import { createId } from '../utils/ids.js';
 import { describeError } from '../utils/logger.js';
 import { requestAnswer, stoppedBeforeItsTurn } from './answer-request.js';
@@ -206,8 +207,10 @@ export class AnswerStarter {
 
   private notStarted(error: unknown, conversationId: string): undefined {
     if (error instanceof ConversationGone) throw notFound('Conversation');
-    // The question is stored and was announced: the send stands, without an answer.
-    this.deps.logger.error('Could not start an AI answer', {
+    // The question is stored and was announced: the send stands, without an answer. Its asker's
+    // account deleted meanwhile is a race, not a fault: nobody is left to answer.
+    const level = isVanishedReference(error) ? 'warn' : 'error';
+    this.deps.logger[level]('Could not start an AI answer', {
       conversationId,
       ...describeError(error),
     });
