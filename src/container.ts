@@ -298,20 +298,22 @@ export function createContainer(
     slots: createKeyedSemaphore(1),
   });
 
+  const presence = new PresenceService(shared.presenceStore, users, (error, userId) =>
+    logger.warn('Presence: lastActiveAt not recorded', { userId, ...describeError(error) }),
+  );
   return {
     generations,
     generationLog,
     provider,
     membership,
-    presence: new PresenceService(shared.presenceStore, users, (error, userId) =>
-      logger.warn('Presence: lastActiveAt not recorded', { userId, ...describeError(error) }),
-    ),
+    presence,
     conversations: new ConversationService(
       conversationRepository,
       participantRepository,
       users,
       events,
       aiPolicy,
+      presence,
     ),
     participants,
     messages,

@@ -127,6 +127,7 @@ export class ChatPage {
       this.client.listMessages(id, { branch: 'active', limit: 100 }),
     ]);
     this.current = conversation;
+    this.notePresence(conversation);
     this.typing.clear();
     this.renderTyping();
     this.header.show(conversation);
@@ -190,6 +191,17 @@ export class ChatPage {
     this.refreshList();
   }
 
+  /**
+   * Who is online as the server saw it when it answered: the events only tell changes, so the
+   * people already connected when the page opens come from here.
+   */
+  private notePresence(conversation: Conversation): void {
+    for (const { userId, online } of conversation.participants) {
+      if (online) this.online.add(userId);
+      else this.online.delete(userId);
+    }
+  }
+
   /** Title and participants again, the messages as they are. */
   private refreshHeader(): void {
     const id = this.current?.id;
@@ -199,6 +211,7 @@ export class ChatPage {
       .then((conversation) => {
         if (this.current?.id !== id) return;
         this.current = conversation;
+        this.notePresence(conversation);
         this.header.show(conversation);
         this.log.renderReceipts();
       })

@@ -145,7 +145,9 @@ const EnvSchema = z
     AI_VISION: booleanish(true),
     AI_LOCAL_THREADS: positiveInt(Math.max(1, availableParallelism() - 1)),
     AI_LOCAL_PARALLEL: positiveInt(2),
-    AI_LOCAL_CONTEXT: positiveInt(4096),
+    // Unset: the model's training context, at most 4096. Set: exactly this many tokens, even past
+    // the training context (llama.cpp allows it and warns; so do we).
+    AI_LOCAL_CONTEXT: z.coerce.number().int().positive().optional(),
     AI_TITLES: booleanish(true),
     // Attachments (SPEC §5): where uploads live. `local` keeps them under DATA_DIR/uploads (one
     // machine, or a volume every instance mounts); `s3` in any S3-compatible bucket.

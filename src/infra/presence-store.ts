@@ -26,6 +26,11 @@ export interface PresenceStore {
    * instances sweep at the same time.
    */
   sweepExpired(): Promise<string[]>;
+  /**
+   * Which of these users are online now: they have a socket the sweep has not taken away (the
+   * same moment `user:offline` is told, so a snapshot and the events agree).
+   */
+  online(userIds: readonly string[]): Promise<Set<string>>;
 }
 
 /**
@@ -66,5 +71,9 @@ export class MemoryPresenceStore implements PresenceStore {
 
   sweepExpired(): Promise<string[]> {
     return Promise.resolve([]);
+  }
+
+  online(userIds: readonly string[]): Promise<Set<string>> {
+    return Promise.resolve(new Set(userIds.filter((userId) => this.sockets.has(userId))));
   }
 }

@@ -202,6 +202,13 @@ export class RedisPresenceStore implements PresenceStore {
     return back;
   }
 
+  /** A user stays in the index until the sweep (or their last disconnect) takes them out. */
+  async online(userIds: readonly string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const scores = await redisCall(() => this.redis.zmscore(this.index, ...userIds));
+    return new Set(userIds.filter((_, i) => scores[i] !== null));
+  }
+
   async sweepExpired(): Promise<string[]> {
     const gone: string[] = [];
     for (;;) {

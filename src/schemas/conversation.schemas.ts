@@ -116,6 +116,10 @@ export const Participant = z
     role: ParticipantRole,
     joinedAt: Timestamp,
     lastReadAt: Timestamp,
+    online: z.boolean().meta({
+      description:
+        'Connected now, on any instance (user:online and user:offline tell the changes after this)',
+    }),
   })
   .meta({ id: 'Participant' });
 

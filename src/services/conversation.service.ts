@@ -16,6 +16,11 @@ import type { AiPolicy } from './ai-policy.js';
 import type { Principal } from './session.service.js';
 import { toConversationFields, toParticipantView } from './views.js';
 
+/** Who is connected now (PresenceService): a conversation's people show it from the start. */
+export interface OnlineLookup {
+  onlineAmong(userIds: readonly string[]): Promise<Set<string>>;
+}
+
 export class ConversationService {
   constructor(
     private readonly conversations: ConversationRepository,
@@ -24,6 +29,7 @@ export class ConversationService {
     private readonly events: EventBus,
     /** The operator's AI ceilings: settings asking for more are a 400 (SPEC §8). */
     private readonly ai: AiPolicy,
+    private readonly presence: OnlineLookup,
   ) {}
 
   async create(principal: Principal, body: CreateConversationBody) {
@@ -83,10 +89,18 @@ export class ConversationService {
       await this.conversations.getAccess(conversationId, principal.userId),
     );
     const participants = await this.participants.list(conversationId);
+    const online = await this.presence
+      .onlineAmong(participants.map((p) => p.userId))
+      // Presence is a hint beside the conversation: without Redis for a moment it reads as
+      // offline, and user:online corrects it, rather than the conversation failing to open.
+      .catch(() => new Set<string>());
     return {
       ...toConversationFields(access.conversation),
       myRole: access.role,
-      participants: participants.map(toParticipantView),
+      participants: participants.map((p) => ({
+        ...toParticipantView(p),
+        online: online.has(p.userId),
+      })),
     };
   }
 

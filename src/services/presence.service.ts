@@ -45,6 +45,11 @@ export class PresenceService {
     return count === 0;
   }
 
+  /** Which of these users are online now, cluster-wide. */
+  async onlineAmong(userIds: readonly string[]): Promise<Set<string>> {
+    return this.store.online(userIds);
+  }
+
   /**
    * Keeps this process's sockets alive (all of them, every heartbeat). Returns the users the
    * store had taken offline meanwhile (this process stalled past the TTL, or Redis lost its

@@ -35,6 +35,36 @@ describe('presence', () => {
     expect(strangerSocket.received).toEqual([]);
   });
 
+  it('GET a conversation says who is online now, for the people already connected', async () => {
+    const [alice, friend, away] = await Promise.all([1, 2, 3].map(() => registerUser(server.api)));
+    const conversation = await createConversation(server.api, alice!, {
+      participantIds: [friend!.user.id, away!.user.id],
+    });
+    const onlineOf = async () => {
+      const response = await server.api.get<{
+        data: { participants: Array<{ userId: string; online: boolean }> };
+      }>(`/api/conversations/${conversation.id}`, { token: alice!.accessToken });
+      expect(response.status).toBe(200);
+      return Object.fromEntries(response.body.data.participants.map((p) => [p.userId, p.online]));
+    };
+    expect(await onlineOf()).toEqual({
+      [alice!.user.id]: false,
+      [friend!.user.id]: false,
+      [away!.user.id]: false,
+    });
+    const phone = await connect(friend!);
+    const laptop = await connect(friend!);
+    await settle(100);
+    expect((await onlineOf())[friend!.user.id]).toBe(true);
+    expect((await onlineOf())[away!.user.id]).toBe(false);
+    phone.close();
+    await settle(100);
+    expect((await onlineOf())[friend!.user.id]).toBe(true);
+    laptop.close();
+    await settle(200);
+    expect((await onlineOf())[friend!.user.id]).toBe(false);
+  });
+
   it('keeps a user with two devices online until the second one closes', async () => {
     const [alice, friend] = await Promise.all([registerUser(server.api), registerUser(server.api)]);
     await createConversation(server.api, alice, { participantIds: [friend.user.id] });

@@ -259,15 +259,26 @@ describe('typing, reactions and read receipts cross instances exactly once', () 
 describe('presence across instances', () => {
   it('a user connecting on A is online for a friend on B, and offline when they go', async () => {
     const [alice, bob] = await Promise.all([registerUser(A().api), registerUser(B().api)]);
-    await createConversation(A().api, alice, { participantIds: [bob.user.id] });
+    const conversation = await createConversation(A().api, alice, {
+      participantIds: [bob.user.id],
+    });
     const onB = await B().connect(bob);
     await settle(200);
     onB.clear();
 
     const onA = await A().connect(alice);
     await expectOnce([[onB, 'user:online', field('userId', alice.user.id)]]);
+    // A page opened on B now shows alice online from the start (GET, not only the events).
+    const aliceOnline = async () => {
+      const response = await B().api.get<{
+        data: { participants: Array<{ userId: string; online: boolean }> };
+      }>(`/api/conversations/${conversation.id}`, { token: bob.accessToken });
+      return response.body.data.participants.find((p) => p.userId === alice.user.id)?.online;
+    };
+    expect(await aliceOnline()).toBe(true);
     onA.close();
     await expectOnce([[onB, 'user:offline', field('userId', alice.user.id)]]);
+    expect(await aliceOnline()).toBe(false);
   });
 
   it('a user with one device on A and one on B stays online until both are gone', async () => {

@@ -130,6 +130,10 @@ describe('PresenceStore semantics (both stores, one instance)', () => {
       ).toEqual(['u3']);
       expect(await store.remove('u3', 'b')).toBe(0);
       expect(await store.sweepExpired()).toEqual([]);
+
+      // Who is online: u2 (a socket), not u1 or u3 (none left), nor someone never seen.
+      expect(await store.online(['u1', 'u2', 'u3', 'nobody'])).toEqual(new Set(['u2']));
+      expect(await store.online([])).toEqual(new Set());
     },
   );
 });

@@ -44,7 +44,7 @@ function provider(options: Partial<LocalProviderOptions>) {
     modelsDir: path.join(dir, 'models'),
     threads: 1,
     parallel: 1,
-    maxContextSize: 256,
+    contextSize: 256,
     showDownloadProgress: false,
     report: (level, message) => reports.push({ level, message }),
     ...options,

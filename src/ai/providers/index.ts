@@ -24,7 +24,7 @@ export function createProvider(config: Config, report?: ProviderReport): AiProvi
     modelsDir: path.join(config.DATA_DIR, 'models'),
     threads: config.AI_LOCAL_THREADS,
     parallel: config.AI_LOCAL_PARALLEL,
-    maxContextSize: config.AI_LOCAL_CONTEXT,
+    ...(config.AI_LOCAL_CONTEXT ? { contextSize: config.AI_LOCAL_CONTEXT } : {}),
     showDownloadProgress: process.stdout.isTTY === true,
     ...(report ? { report } : {}),
   });

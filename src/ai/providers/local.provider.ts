@@ -23,8 +23,12 @@ export interface LocalProviderOptions {
   threads: number;
   /** Generations evaluated at once (context sequences); the rest wait their turn. */
   parallel: number;
-  /** Largest context to allocate (the model's training size when smaller). */
-  maxContextSize: number;
+  /**
+   * Context to allocate, in tokens. Unset: the model's training size, at most
+   * DEFAULT_CONTEXT_SIZE. Set: exactly this, past the training size too (an operator's choice
+   * for models that stretch; answers past it may degrade, so a warning is reported).
+   */
+  contextSize?: number;
   /** Draws node-llama-cpp's progress bar on the terminal while the default model downloads. */
   showDownloadProgress: boolean;
   /**
@@ -39,6 +43,9 @@ export interface LocalProviderOptions {
 
 /** A small multilingual instruct model (Qwen 2.5, 0.5B, 4-bit, ~400 MB). */
 export const DEFAULT_MODEL = 'hf:bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M';
+
+/** The context allocated when none is configured (or the model's training size if smaller). */
+export const DEFAULT_CONTEXT_SIZE = 4096;
 
 const HOW_TO_CONFIGURE =
   'Set AI_MODEL_PATH to a GGUF file, or OPENAI_BASE_URL / OPENAI_API_KEY for a server.';
@@ -239,8 +246,15 @@ export class LocalProvider implements AiProvider {
     });
     try {
       const model = await llama.loadModel({ modelPath });
+      const contextSize =
+        this.options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.trainContextSize);
+      if (contextSize > model.trainContextSize)
+        this.options.report?.(
+          'warn',
+          `AI_LOCAL_CONTEXT ${contextSize} is past the model's training context (${model.trainContextSize} tokens): answers that reach beyond it may degrade.`,
+        );
       const context = await model.createContext({
-        contextSize: Math.min(this.options.maxContextSize, model.trainContextSize),
+        contextSize,
         sequences: this.options.parallel,
         threads: this.options.threads,
       });
