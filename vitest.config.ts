@@ -4,6 +4,9 @@ import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
+/** The timed `npm start` test: a project of its own (see 'start' below). */
+const START_TEST = 'test/cli/server-process.test.ts';
+
 const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function postgresReachable(url: string): Promise<boolean> {
@@ -48,6 +51,8 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
   }
   const skipReporter = { onTestRunEnd: () => void process.stderr.write(`\n${skipNotice}`) };
   const databaseTests = ['test/api/**/*.test.ts', 'test/integration/**/*.test.ts'];
+  // Suites about what a client sees whatever the database: once, on PGlite.
+  const pgliteOnly = ['test/api/client.test.ts', 'test/api/openapi.test.ts'];
   return {
     test: {
       testTimeout: 30_000,
@@ -67,19 +72,30 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
           },
         },
         {
-          // Real server processes, timed (`npm start` within 10 s): run last, on a quiet machine.
+          // `npm start` timed (/health within 10 s) after the in-process suites, alone: nothing
+          // else loads the machine, and its rebuild of dist/ is over before servers start from it.
           extends: true as const,
           test: {
-            name: 'process',
-            include: ['test/cli/**/*.test.ts'],
+            name: 'start',
+            include: [START_TEST],
             globalSetup: ['test/support/global-build.ts'],
             sequence: { groupOrder: 1 },
           },
         },
         {
+          // Real server processes from dist/ (signals, kills, the default model), after 'start'.
+          extends: true as const,
+          test: {
+            name: 'process',
+            include: ['test/cli/**/*.test.ts'],
+            exclude: [START_TEST],
+            globalSetup: ['test/support/global-build.ts'],
+            sequence: { groupOrder: 2 },
+          },
+        },
+        {
           // The web client in headless Chromium against a real server (skipped, saying so, when
-          // /usr/bin/chromium is missing). Last, after the real-process suites: Chromium beside
-          // them slows the process tests' timed starts past their limits.
+          // /usr/bin/chromium is missing), beside the other real-process suites.
           extends: true as const,
           test: {
             name: 'browser',
@@ -111,7 +127,7 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
                     'test/support/global-cluster-build.ts',
                     'test/support/global-postgres.ts',
                   ],
-                  sequence: { groupOrder: 1 },
+                  sequence: { groupOrder: 2 },
                   testTimeout: 90_000,
                 },
               },
@@ -124,6 +140,7 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
                 test: {
                   name: 'postgres',
                   include: databaseTests,
+                  exclude: pgliteOnly,
                   globalSetup: ['test/support/global-postgres.ts'],
                 },
               },
