@@ -195,6 +195,38 @@ const layers = [
     ],
   },
   {
+    // The client module (`parley/client`) runs in browsers and in other people's builds: at run
+    // time it has socket.io-client, its own modules and the event map's constants (AI_USER_ID);
+    // zod and the server's schemas come in as types only, erased from what ships. Two patterns,
+    // not one with exceptions: a type import that any allowTypeImports pattern matches skips
+    // every other pattern.
+    files: ['src/client/**'],
+    patterns: [
+      {
+        regex: String.raw`^(zod|\.\./schemas/[^/]+)$`,
+        message: 'src/client takes zod and the server schemas as `import type` only.',
+        allowTypeImports: true,
+      },
+      {
+        regex: String.raw`^(?!socket\.io-client$|zod$|\./|\.\./realtime/events\.js$|\.\./schemas/)`,
+        message:
+          'src/client imports only socket.io-client, its own modules, ../realtime/events.js, and types from zod and ../schemas.',
+        allowTypeImports: false,
+      },
+    ],
+  },
+  {
+    // The page talks to Parley only through the client module (web/api.ts re-exports it).
+    files: ['web/**'],
+    patterns: [
+      {
+        regex: String.raw`^(?!\./|\.\./src/client/)`,
+        message: 'web/ imports only its own modules and ../src/client (through web/api.ts).',
+        allowTypeImports: false,
+      },
+    ],
+  },
+  {
     files: ['src/openapi/**'],
     patterns: [
       drizzleOnlyInData,

@@ -111,7 +111,10 @@ export function createApp(container: Container): Express {
   );
 
   // Last: the web client's files cannot shadow an API route.
-  const web = webRoutes(config.WEB_DIR ?? fileURLToPath(new URL('../dist/web', import.meta.url)));
+  const web = webRoutes(
+    config.WEB_DIR ?? fileURLToPath(new URL('../dist/web', import.meta.url)),
+    config,
+  );
   if (web) app.use(web);
 
   app.use(notFoundHandler);

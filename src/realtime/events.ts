@@ -3,6 +3,7 @@
 //   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, { auth: { token } });
 import type { z } from 'zod';
 import type {
+  BranchSwitch as BranchSwitchSchema,
   MessageView,
   ReadReceipt as ReadReceiptSchema,
   SendMessageResult,
@@ -197,13 +198,8 @@ export interface ServerToClientEvents {
   error: (payload: SocketError) => void;
 }
 
-export interface BranchSwitched {
-  conversationId: string;
-  messageId: string;
-  active: string[];
-  superseded: string[];
-  by: string;
-}
+/** POST /messages/:id/activate's answer (derived from its schema), plus who switched. */
+export type BranchSwitched = z.output<typeof BranchSwitchSchema> & { by: string };
 
 export interface AiStreamEnd {
   generationId: string;

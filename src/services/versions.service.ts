@@ -3,24 +3,21 @@
 // (kept under `branch=all`), and starts an answer; both need the AI (409 where it is off), count
 // against the sender's message budget and answer cap, and store nothing when refused. And
 // switching back: choosing which version is on the active branch.
+import type { z } from 'zod';
 import type { EventBus } from '../events/event-bus.js';
 import { AppError, conflict, forbidden, notFound, rateLimited, fieldError } from '../errors.js';
 import type { Limiter } from '../infra/rate-limiter.js';
 import type { ConversationRepository } from '../repositories/conversation.repository.js';
 import type { MessagePosition, MessageRepository } from '../repositories/message.repository.js';
 import type { VersionRepository } from '../repositories/version.repository.js';
+import type { BranchSwitch as BranchSwitchSchema } from '../schemas/message.schemas.js';
 import { requireRole } from './access.js';
 import type { GenerationRef, GenerationService } from './generation.service.js';
 import type { MessageService, SendResult, Stored } from './message.service.js';
 import type { Principal } from './session.service.js';
 
 /** What a switch changed: the messages that joined the active branch, and those that left it. */
-export interface BranchSwitch {
-  conversationId: string;
-  messageId: string;
-  active: string[];
-  superseded: string[];
-}
+export type BranchSwitch = z.output<typeof BranchSwitchSchema>;
 
 export class VersionsService {
   constructor(

@@ -339,6 +339,22 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       expect(await mine.getByRole('button', { name: '👍 1' }).getAttribute('aria-pressed')).toBe(
         'false',
       );
+      // With the keyboard alone: the unused quick reactions of someone else's message wait
+      // unseen for a pointer, yet take the focus, show themselves, and Tab walks through them.
+      const story = articles(alice.page, `bob_${tag}`).filter({ hasText: 'Once upon a time' });
+      const quick = story.getByRole('group', { name: 'Reactions' }).getByRole('button');
+      const focused = () =>
+        alice.page.evaluate<string>(
+          "(e => [e.closest('article')?.textContent.includes('Once upon a time'), e.textContent, getComputedStyle(e).opacity].join(' '))(document.activeElement)",
+        );
+      await quick.first().focus();
+      expect(await focused()).toBe('true 👍 0.55');
+      await alice.page.keyboard.press('Tab');
+      expect(await focused()).toBe('true ❤️ 0.55');
+      await alice.page.keyboard.press('Enter');
+      await until(() =>
+        story.getByRole('button', { name: '❤️ 1' }).getAttribute('aria-pressed'),
+      ).toBe('true');
 
       await alice.page
         .getByRole('textbox', { name: 'Message', exact: true })
