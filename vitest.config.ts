@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/support/sequencer.js';
 
 /** The timed `npm start` test: a project of its own (see 'start' below). */
 const START_TEST = 'test/cli/server-process.test.ts';
@@ -52,13 +53,18 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
   const skipReporter = { onTestRunEnd: () => void process.stderr.write(`\n${skipNotice}`) };
   const databaseTests = ['test/api/**/*.test.ts', 'test/integration/**/*.test.ts'];
   // Suites about what a client sees whatever the database: once, on PGlite.
-  const pgliteOnly = ['test/api/client.test.ts', 'test/api/openapi.test.ts'];
+  const pgliteOnly = [
+    'test/api/client.test.ts',
+    'test/api/openapi.test.ts',
+    'test/api/web-csp.test.ts',
+  ];
   return {
     test: {
       testTimeout: 30_000,
       hookTimeout: 60_000,
       pool: 'forks',
       maxWorkers: 3,
+      sequence: { sequencer: LongestFirstSequencer },
       reporters: ['default', 'json', ...(withPostgres ? [] : [skipReporter])],
       outputFile: { json: 'reports/vitest.json' },
       env: { TEST_DATABASE_URL: postgresUrl },
