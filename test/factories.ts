@@ -1,6 +1,8 @@
 // Test data with overrides (Outline's buildUser style).
 import { randomBytes } from 'node:crypto';
 import type { ApiClient, Envelope } from './support/api-client.js';
+import type { z } from 'zod';
+import type { Message } from '../src/schemas/message.schemas.js';
 
 let sequence = 0;
 
@@ -55,6 +57,9 @@ export interface ConversationData {
   participants: Array<{ userId: string; role: string }>;
   [field: string]: unknown;
 }
+
+/** A message as the API returns it (pages, events), typed from its schema. */
+export type StoredMessage = z.output<typeof Message>;
 
 export interface MessageData {
   id: string;

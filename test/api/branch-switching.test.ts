@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createConversation,
   registerUser,
-  type MessageData,
+  type StoredMessage,
   type RegisteredUser,
 } from '../factories.js';
 import type { ApiResponse, Envelope } from '../support/api-client.js';
@@ -18,19 +18,7 @@ import type { TestServer } from '../support/server.js';
 import { selectRows } from '../support/sql.js';
 import { connectAs, settle, type RecordingSocket } from '../support/sockets.js';
 
-interface Stored extends MessageData {
-  role: 'USER' | 'ASSISTANT';
-  parentId: string | null;
-  alternativeOf: string | null;
-  superseded: boolean;
-  status: string;
-  versions: {
-    number: number;
-    count: number;
-    previousId: string | null;
-    nextId: string | null;
-  } | null;
-}
+type Stored = StoredMessage;
 interface Switch {
   conversationId: string;
   messageId: string;

@@ -9,6 +9,7 @@ import {
   createConversation,
   registerUser,
   type MessageData,
+  type StoredMessage,
   type RegisteredUser,
 } from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
@@ -17,13 +18,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { selectRows } from '../support/sql.js';
 import { connectAs, request, settle, type RecordingSocket } from '../support/sockets.js';
 
-interface Stored extends MessageData {
-  role: 'USER' | 'ASSISTANT';
-  parentId: string | null;
-  alternativeOf: string | null;
-  superseded: boolean;
-  status: string;
-}
+type Stored = StoredMessage;
 
 const open: RecordingSocket[] = [];
 afterEach(() => {
