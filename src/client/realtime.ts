@@ -63,6 +63,7 @@ export class Realtime {
   private isClosed = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retries = 0;
+  private connectedAt = 0;
 
   constructor(
     baseUrl: string,
@@ -81,7 +82,7 @@ export class Realtime {
     this.socket.on('ai:error', (data) => this.answer({ type: 'error', data }));
     this.socket.on('ai:stream:end', (data) => this.answer({ type: 'end', data }));
     this.socket.on('connect', () => {
-      this.retries = 0;
+      this.connectedAt = Date.now();
       clearTimeout(this.retryTimer);
       // After a reconnect: exactly the events missed while away, then live.
       for (const [generationId, { last }] of this.following)
@@ -188,6 +189,9 @@ export class Realtime {
       return;
     }
     clearTimeout(this.retryTimer);
+    // The backoff starts over only after a connection that held (not one ended at once, again
+    // and again).
+    if (this.connectedAt && Date.now() - this.connectedAt > 10_000) this.retries = 0;
     const delay = this.retries === 0 ? 0 : Math.min(1_000 * 2 ** (this.retries - 1), 30_000);
     this.retries += 1;
     this.retryTimer = setTimeout(() => {

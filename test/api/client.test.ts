@@ -4,9 +4,13 @@
 // resumed with Last-Event-ID, a socket's answer resumed after a dropped connection or mid-answer
 // with live events flowing, a failed answer's end, the account export, and a switch between an
 // answer's versions seen by the other participant's socket.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ParleyClient,
+  RestClient,
+  StreamGarbled,
+  parseSse,
+  streamGeneration,
   type AnswerEvent,
   type BranchSwitched,
   type LockRunner,
@@ -217,7 +221,6 @@ describe('client module: answers', () => {
     const { conversationId, generation } = await answer(client);
     const seen: number[] = [];
     let text = '';
-    const { streamGeneration } = await import('../../src/client/index.js');
     for await (const event of streamGeneration(client, generation.id)) {
       seen.push(event.data.seq);
       if (event.type === 'delta') text += event.data.delta;
@@ -378,5 +381,101 @@ describe('client module: answers', () => {
       [firstId, { number: 1, count: 2, previousId: null, nextId: secondId }],
     ]);
     realtime.close();
+  });
+});
+
+describe('client module: streams and calls', () => {
+  const encoder = new TextEncoder();
+
+  it('cancels the SSE body when its consumer stops early', async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode('id: 0\nevent: start\ndata: {}\n\nid: 1\n'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    for await (const event of parseSse(body)) {
+      expect(event).toEqual({ id: '0', event: 'start', data: '{}' });
+      break;
+    }
+    expect(cancelled).toBe(true);
+  });
+
+  it('ends an answer stream whose event is not JSON instead of asking again', async () => {
+    let requests = 0;
+    const rest = new RestClient('http://parley.invalid');
+    rest.fetch = () => {
+      requests += 1;
+      return Promise.resolve(
+        new Response('id: 0\nevent: start\ndata: {not json\n\n', {
+          headers: { 'content-type': 'text/event-stream' },
+        }),
+      );
+    };
+    const events = streamGeneration(rest, 'g1', { retryMs: 1 });
+    await expect(events.next()).rejects.toBeInstanceOf(StreamGarbled);
+    expect(requests).toBe(1);
+  });
+
+  it('sends a request refused for a token renewed meanwhile again, without another refresh', async () => {
+    const rest = new RestClient('http://parley.invalid');
+    const session = (accessToken: string, refreshToken: string): StoredSession => ({
+      user: { id: 'u1' } as StoredSession['user'],
+      accessToken,
+      refreshToken,
+      expiresAt: Date.now() + 60_000,
+      refreshAt: Date.now() + 45_000,
+    });
+    rest.tokens.restore(session('old', 'r1'));
+    const seen: string[] = [];
+    const fetch = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      seen.push(`${url} ${new Headers(init?.headers).get('authorization')}`);
+      // The token is renewed (another caller's refresh) while this request is out.
+      if (seen.length === 1) rest.tokens.restore(session('new', 'r2'));
+      return Promise.resolve(
+        seen.length === 1
+          ? Response.json(
+              { success: false, error: 'expired', code: 'UNAUTHORIZED' },
+              { status: 401 },
+            )
+          : Response.json({ success: true, data: { id: 'u1' } }),
+      );
+    });
+    try {
+      await expect(rest.me()).resolves.toEqual({ id: 'u1' });
+    } finally {
+      fetch.mockRestore();
+      rest.tokens.clear();
+    }
+    expect(seen).toEqual([
+      'http://parley.invalid/api/auth/me Bearer old',
+      'http://parley.invalid/api/auth/me Bearer new',
+    ]);
+  });
+
+  it('rejects a call without an ack in time, and a typing event at once while disconnected', async () => {
+    const server = await startTestServer();
+    try {
+      const client = new ParleyClient(server.url);
+      await client.register(credentials());
+      const realtime = client.connect({ callTimeoutMs: 200 });
+      await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+      realtime.socket.disconnect();
+      const started = Date.now();
+      await expect(realtime.call('typing:start', { conversationId: 'c1' })).rejects.toThrow(
+        'Not connected',
+      );
+      expect(Date.now() - started).toBeLessThan(100);
+      // A call is buffered while disconnected; no ack comes, so it ends after the timeout.
+      await expect(realtime.call('message:read', { conversationId: 'c1' })).rejects.toThrow();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      realtime.close();
+    } finally {
+      await server.close();
+    }
   });
 });
