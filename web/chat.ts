@@ -205,9 +205,13 @@ export class ChatPage {
   }
 
   private async reloadMessage(conversationId: string, messageId: string): Promise<void> {
-    const page = await this.client.listMessages(conversationId, { branch: 'active', limit: 100 });
-    const message = page.messages.find((m) => m.id === messageId);
-    if (message && this.isCurrent(conversationId)) this.log.upsert(message);
+    try {
+      const page = await this.client.listMessages(conversationId, { branch: 'active', limit: 100 });
+      const message = page.messages.find((m) => m.id === messageId);
+      if (message && this.isCurrent(conversationId)) this.log.upsert(message);
+    } catch (error) {
+      this.report(error);
+    }
   }
 
   /**
