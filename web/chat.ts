@@ -31,6 +31,15 @@ export class ChatPage {
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   /** The messages being fetched again after a branch switch (one reload at a time). */
   private reloading: Promise<void> | undefined;
+  /** Counts opens: only the newest one's answer is shown (the hash may have moved on meanwhile). */
+  private opening = 0;
+  /** Resumes waiting to be tried again after a failure. */
+  private readonly retries = new Set<ReturnType<typeof setTimeout>>();
+  /** False after destroy(): what was in flight then ends quietly (no alerts on the sign-in form). */
+  private alive = true;
+  private readonly report = (error: unknown): void => {
+    if (this.alive) this.fail(error);
+  };
 
   constructor(
     private readonly client: ParleyClient,
@@ -101,13 +110,20 @@ export class ChatPage {
   }
 
   destroy(): void {
+    this.alive = false;
     window.removeEventListener('hashchange', this.route);
+    clearTimeout(this.listTimer);
+    clearTimeout(this.readTimer);
+    for (const timer of [...this.typing.values(), ...this.retries]) clearTimeout(timer);
+    this.typing.clear();
+    this.retries.clear();
     this.realtime.close();
   }
 
   private readonly route = async (): Promise<void> => {
     const id = /^#\/c\/([a-z0-9]+)/.exec(location.hash)?.[1];
     if (!id) {
+      this.opening += 1;
       this.current = undefined;
       this.main.hidden = true;
       this.element.classList.remove('open');
@@ -116,16 +132,20 @@ export class ChatPage {
     try {
       await this.open(id);
     } catch (error) {
+      if (!this.alive) return;
       this.fail(error);
       location.hash = '';
     }
   };
 
   private async open(id: string): Promise<void> {
+    const ticket = ++this.opening;
     const [conversation, page] = await Promise.all([
       this.client.getConversation(id),
       this.client.listMessages(id, { branch: 'active', limit: 100 }),
     ]);
+    // Another conversation was asked for while this one loaded (or the page closed).
+    if (ticket !== this.opening || !this.alive) return;
     this.current = conversation;
     this.notePresence(conversation);
     this.typing.clear();
@@ -139,14 +159,58 @@ export class ChatPage {
     this.markRead();
   }
 
-  /** Answers still being written when the page was fetched: replay them from their first event. */
+  /**
+   * Answers still being written when the page was fetched: their text starts again from nothing
+   * and is replayed from the first event (the fetched text is a snapshot at some unknown event;
+   * the client module drops live events ahead of the replay, so nothing is lost or doubled).
+   */
   private resumeAnswers(messages: Message[]): void {
     for (const message of messages) {
       const generationId = message.metadata?.generationId;
-      if (message.status === 'SENDING' && typeof generationId === 'string') {
-        this.log.restart(message.id);
-        this.realtime.resume(generationId, -1).catch(() => void this.reopen());
-      }
+      if (message.status === 'SENDING' && typeof generationId === 'string')
+        void this.followAnswer(message.conversationId, message.id, generationId);
+    }
+  }
+
+  /** A refused resume is tried again after a pause that doubles, three times, then reported. */
+  private async followAnswer(
+    conversationId: string,
+    messageId: string,
+    generationId: string,
+    attempt = 0,
+  ): Promise<void> {
+    this.log.restart(messageId);
+    try {
+      const result = await this.realtime.resume(generationId, -1);
+      // It ended so long ago that its events are gone: the stored message is the answer.
+      if (result?.finished && result.replayed === 0)
+        await this.reloadMessage(conversationId, messageId);
+    } catch (error) {
+      const waiting = () =>
+        this.alive &&
+        this.isCurrent(conversationId) &&
+        this.log.get(messageId)?.status === 'SENDING';
+      if (!waiting()) return;
+      if (attempt >= 3) return this.report(error);
+      const timer = setTimeout(
+        () => {
+          this.retries.delete(timer);
+          if (waiting())
+            void this.followAnswer(conversationId, messageId, generationId, attempt + 1);
+        },
+        1_000 * 2 ** attempt,
+      );
+      this.retries.add(timer);
+    }
+  }
+
+  private async reloadMessage(conversationId: string, messageId: string): Promise<void> {
+    try {
+      const page = await this.client.listMessages(conversationId, { branch: 'active', limit: 100 });
+      const message = page.messages.find((m) => m.id === messageId);
+      if (message && this.isCurrent(conversationId)) this.log.upsert(message);
+    } catch (error) {
+      this.report(error);
     }
   }
 
@@ -187,7 +251,7 @@ export class ChatPage {
   }
 
   private async reopen(): Promise<void> {
-    if (this.current) await this.open(this.current.id).catch(this.fail);
+    if (this.current) await this.open(this.current.id).catch(this.report);
     this.refreshList();
   }
 
@@ -215,7 +279,7 @@ export class ChatPage {
         this.header.show(conversation);
         this.log.renderReceipts();
       })
-      .catch(this.fail);
+      .catch(this.report);
   }
 
   private async create(): Promise<void> {
@@ -238,7 +302,7 @@ export class ChatPage {
           this.conversations = page.items;
           this.renderList();
         })
-        .catch(this.fail);
+        .catch(this.report);
     }, 150);
   }
 
@@ -276,6 +340,20 @@ export class ChatPage {
   }
 
   private listen(): void {
+    this.listenMessages();
+    this.listenReactions();
+    this.listenConversations();
+    this.listenPresence();
+    this.listenAnswers();
+    let connectedBefore = false;
+    this.realtime.socket.on('connect', () => {
+      // After a reconnect: whatever happened while away (the list, the open conversation).
+      if (connectedBefore) void this.reopen();
+      connectedBefore = true;
+    });
+  }
+
+  private listenMessages(): void {
     const socket = this.realtime.socket;
     const onMessage = ({
       conversationId,
@@ -302,6 +380,16 @@ export class ChatPage {
           attachments: [],
         });
     });
+    socket.on('branch:switched', (change) => void this.showSwitch(change));
+    socket.on('conversation:read', (receipt) => {
+      const participant = this.current?.participants.find((p) => p.userId === receipt.userId);
+      if (!this.isCurrent(receipt.conversationId) || !participant) return;
+      participant.lastReadAt = receipt.lastReadAt;
+      this.log.renderReceipts();
+    });
+  }
+
+  private listenReactions(): void {
     const onReaction = (
       {
         conversationId,
@@ -323,15 +411,12 @@ export class ChatPage {
       summary.count = summary.userIds.length;
       this.log.upsert({ ...message, reactions: reactions.filter((r) => r.count > 0) });
     };
-    socket.on('branch:switched', (change) => void this.showSwitch(change));
-    socket.on('message:reaction:added', (e) => onReaction(e, true));
-    socket.on('message:reaction:removed', (e) => onReaction(e, false));
-    socket.on('conversation:read', (receipt) => {
-      const participant = this.current?.participants.find((p) => p.userId === receipt.userId);
-      if (!this.isCurrent(receipt.conversationId) || !participant) return;
-      participant.lastReadAt = receipt.lastReadAt;
-      this.log.renderReceipts();
-    });
+    this.realtime.socket.on('message:reaction:added', (e) => onReaction(e, true));
+    this.realtime.socket.on('message:reaction:removed', (e) => onReaction(e, false));
+  }
+
+  private listenConversations(): void {
+    const socket = this.realtime.socket;
     for (const event of ['conversation:created', 'conversation:deleted'] as const)
       socket.on(event, () => this.refreshList());
     socket.on('conversation:updated', ({ conversationId }) => {
@@ -349,6 +434,11 @@ export class ChatPage {
         this.refreshList();
       } else if (this.isCurrent(conversationId)) this.refreshHeader();
     });
+  }
+
+  /** Typing and online status. */
+  private listenPresence(): void {
+    const socket = this.realtime.socket;
     socket.on('typing:start', ({ conversationId, userId, expiresInMs }) => {
       if (!this.isCurrent(conversationId) || userId === this.me.id) return;
       clearTimeout(this.typing.get(userId));
@@ -369,6 +459,10 @@ export class ChatPage {
       this.online.delete(userId);
       this.header.renderPeople();
     });
+  }
+
+  /** An answer's text as it streams, and its end (SENT, STOPPED or FAILED). */
+  private listenAnswers(): void {
     this.realtime.onAnswer((event) => {
       const { messageId } = event.data;
       if (event.type === 'delta') this.log.appendText(messageId, event.data.delta);
@@ -380,13 +474,7 @@ export class ChatPage {
           usage: event.data.usage,
         });
       else if (event.type === 'error')
-        this.fail(new Error(`The answer failed: ${event.data.error}`));
-    });
-    let connectedBefore = false;
-    socket.on('connect', () => {
-      // After a reconnect: whatever happened while away (the list, the open conversation).
-      if (connectedBefore) void this.reopen();
-      connectedBefore = true;
+        this.report(new Error(`The answer failed: ${event.data.error}`));
     });
   }
 

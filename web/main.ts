@@ -4,7 +4,21 @@ import { ChatPage } from './chat.js';
 import { h } from './dom.js';
 
 const STORAGE_KEY = 'parley.session';
-const client = new ParleyClient('');
+// The session is kept for reloads and for the other tabs; the tokens keeper saves each new one
+// and, inside a lock shared by the tabs (Web Locks), reads it before renewing, so two tabs never
+// present one refresh token twice (the server would revoke the session).
+const client = new ParleyClient('', {
+  store: {
+    load: () => {
+      const saved = localStorage.getItem(STORAGE_KEY);
+      return saved ? (JSON.parse(saved) as StoredSession) : null;
+    },
+    save: (session) =>
+      session
+        ? localStorage.setItem(STORAGE_KEY, JSON.stringify(session))
+        : localStorage.removeItem(STORAGE_KEY),
+  },
+});
 const root = document.getElementById('app') ?? document.body;
 const alerts = h('div', { role: 'alert', class: 'alerts' });
 let page: ChatPage | undefined;
@@ -23,22 +37,15 @@ function fail(error: unknown): void {
 }
 
 client.tokens.onChange((session) => {
-  if (session) localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-  else {
-    localStorage.removeItem(STORAGE_KEY);
-    if (page) showSignIn();
-  }
+  if (!session && page) showSignIn();
 });
 
-// Another tab of this session renewed its tokens: take them (the old refresh token is dead now),
-// or it signed out.
+// Another tab of this session renewed its tokens: take them (the old refresh token is spent), or
+// it signed out; another account signed in there: start again as that one.
 window.addEventListener('storage', (event) => {
   if (event.key !== STORAGE_KEY) return;
   const next = event.newValue ? (JSON.parse(event.newValue) as StoredSession) : null;
-  if (!next) {
-    if (client.tokens.current) client.tokens.clear();
-  } else if (next.user.id !== client.tokens.current?.user.id) location.reload();
-  else if (next.refreshToken !== client.tokens.current.refreshToken) client.tokens.restore(next);
+  if (!client.tokens.sync(next)) location.reload();
 });
 
 function showSignIn(message = ''): void {

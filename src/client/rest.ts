@@ -1,7 +1,7 @@
 // The REST half of the client: one typed method per route a front end needs (docs/api.md).
-import { TokenKeeper } from './session.js';
+import { unwrap } from './envelope.js';
+import { TokenKeeper, type TokenKeeperOptions } from './session.js';
 import {
-  ParleyError,
   type AddParticipant,
   type Attachment,
   type AuthTokens,
@@ -37,17 +37,25 @@ const id = (value: string) => encodeURIComponent(value);
 export class RestClient {
   readonly tokens: TokenKeeper;
 
-  constructor(readonly baseUrl = '') {
-    this.tokens = new TokenKeeper(baseUrl);
+  /** `options`: where the session is kept for other tabs, and the lock they share (session.ts). */
+  constructor(
+    readonly baseUrl = '',
+    options: TokenKeeperOptions = {},
+  ) {
+    this.tokens = new TokenKeeper(baseUrl, options);
   }
 
-  /** A request with the bearer token; a 401 refreshes the session once and tries again. */
+  /**
+   * A request with the bearer token; a 401 refreshes the session once and tries again (or just
+   * tries again when the token was renewed while the request was out: no refresh is needed).
+   */
   async fetch(path: string, init: RequestInit = {}, retry = true): Promise<Response> {
     const headers = new Headers(init.headers);
     const token = this.tokens.current?.accessToken;
     if (token) headers.set('authorization', `Bearer ${token}`);
     const response = await fetch(`${this.baseUrl}${path}`, { ...init, headers });
     if (response.status === 401 && retry && token && this.tokens.current) {
+      if (this.tokens.current.accessToken !== token) return this.fetch(path, init, false);
       const renewed = await this.tokens.refresh().catch(() => null);
       if (renewed) return this.fetch(path, init, false);
     }
@@ -91,6 +99,15 @@ export class RestClient {
     this.tokens.clear();
   }
   sessions = () => this.request<Session[]>('GET', '/api/auth/sessions');
+  /**
+   * Everything of this account as one JSON document (GET /api/auth/me/export, not enveloped):
+   * the streamed response, for the caller to save (`response.body`, or `await response.blob()`).
+   */
+  async exportAccount(): Promise<Response> {
+    const response = await this.fetch('/api/auth/me/export');
+    if (!response.ok) await unwrap(response);
+    return response;
+  }
   lookupUser = (username: string) =>
     this.request<UserRef>('GET', `/api/users/lookup${q({ username })}`);
 
@@ -185,22 +202,4 @@ export class RestClient {
     this.tokens.adopt(tokens);
     return tokens.user;
   }
-}
-
-/** The envelope's data, or its error thrown as a ParleyError. */
-export async function unwrap<T>(response: Response): Promise<T> {
-  const body = (await response.json().catch(() => null)) as {
-    success?: boolean;
-    data?: T;
-    error?: string;
-    code?: string;
-    details?: unknown;
-  } | null;
-  if (response.ok && body?.success) return body.data as T;
-  throw new ParleyError(
-    body?.error ?? `HTTP ${response.status}`,
-    response.status,
-    body?.code ?? 'HTTP_ERROR',
-    body?.details,
-  );
 }

@@ -1,5 +1,7 @@
-// Holds a signed-in session's tokens and refreshes the access token before it expires.
-import { ParleyError, type AuthTokens, type User } from './types.js';
+// Holds a signed-in session's tokens and refreshes the access token before it expires, one
+// refresh at a time across every tab that shares the session.
+import { unwrap } from './envelope.js';
+import type { AuthTokens, User } from './types.js';
 
 export interface StoredSession {
   user: User;
@@ -11,18 +13,55 @@ export interface StoredSession {
   refreshAt: number;
 }
 
+/**
+ * Where the session is kept for other tabs and reloads (e.g. `localStorage`). When given, every
+ * new session is saved there, and a refresh first reads it: another tab may have renewed already.
+ */
+export interface SessionStore {
+  load(): StoredSession | null;
+  save(session: StoredSession | null): void;
+}
+
+/** Runs `task` while holding the lock `name`, exclusively across tabs (Web Locks in a browser). */
+export type LockRunner = <T>(name: string, task: () => Promise<T>) => Promise<T>;
+
+export interface TokenKeeperOptions {
+  store?: SessionStore;
+  /** Default: `navigator.locks` when the platform has it, else none (one process, one keeper). */
+  lock?: LockRunner;
+}
+
 /** Refresh this long before expiry, so a request in flight never carries a dead token. */
 const REFRESH_MARGIN_MS = 60_000;
+const LOCK_NAME = 'parley.session.refresh';
 
 export type SessionListener = (session: StoredSession | null) => void;
+
+interface LockManagerLike {
+  request<T>(name: string, task: () => Promise<T>): Promise<T>;
+}
+
+function platformLock(): LockRunner {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  if (locks) return (name, task) => locks.request(name, task);
+  return (_name, task) => task();
+}
 
 export class TokenKeeper {
   private session: StoredSession | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private refreshing: Promise<StoredSession | null> | undefined;
   private readonly listeners = new Set<SessionListener>();
+  private readonly store: SessionStore | undefined;
+  private readonly lock: LockRunner;
 
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    options: TokenKeeperOptions = {},
+  ) {
+    this.store = options.store;
+    this.lock = options.lock ?? platformLock();
+  }
 
   get current(): StoredSession | null {
     return this.session;
@@ -42,8 +81,7 @@ export class TokenKeeper {
       accessToken: tokens.accessToken,
       refreshToken: tokens.refreshToken,
       expiresAt: now + lifetime,
-      // A little jitter, so two tabs of one session rarely renew at the same moment (the second
-      // would present a refresh token already rotated, and reuse detection ends the session).
+      // A little jitter, so two tabs of one session rarely reach for the lock at the same moment.
       refreshAt:
         now + Math.max(lifetime - REFRESH_MARGIN_MS * (1 + Math.random() / 2), lifetime * 0.75),
     };
@@ -51,10 +89,32 @@ export class TokenKeeper {
     return session;
   }
 
-  /** A session kept from before (e.g. a reload): refreshed at once when its token is near its end. */
+  /**
+   * A session kept from before (a reload, or another tab's renewal): refreshed at once when its
+   * token is near its end. Its refresh time gets a jitter of this tab's own, so tabs that adopt
+   * one renewal do not all reach for the next one together.
+   */
   restore(session: StoredSession): void {
-    this.set(session);
-    if (session.refreshAt <= Date.now()) void this.refresh().catch(() => undefined);
+    this.take(session, true);
+  }
+
+  /**
+   * The stored session changed in another tab (a `storage` event): its renewal is taken (the
+   * refresh token held here is spent now), its sign-out ends this one too. False when it holds
+   * another user's session: the caller decides (the page reloads).
+   */
+  sync(stored: StoredSession | null): boolean {
+    if (!stored) {
+      if (this.session) this.set(null, false);
+      return true;
+    }
+    if (stored.user.id !== this.session?.user.id) return false;
+    if (
+      stored.refreshToken !== this.session.refreshToken &&
+      stored.expiresAt > this.session.expiresAt
+    )
+      this.take(stored, false);
+    return true;
   }
 
   updateUser(user: User): void {
@@ -65,13 +125,20 @@ export class TokenKeeper {
     this.set(null);
   }
 
-  /** One refresh at a time: callers that ask together share it. */
+  /** One refresh at a time: callers that ask together share it, and so do tabs (the lock). */
   refresh(): Promise<StoredSession | null> {
-    this.refreshing ??= this.refreshOnce().finally(() => (this.refreshing = undefined));
+    this.refreshing ??= this.lock(LOCK_NAME, () => this.refreshOnce()).finally(
+      () => (this.refreshing = undefined),
+    );
     return this.refreshing;
   }
 
   private async refreshOnce(): Promise<StoredSession | null> {
+    // Inside the lock: a tab that renewed while this one waited has stored the new tokens, and
+    // the refresh token held here is spent (presenting it again revokes the session).
+    const held = this.session?.refreshToken;
+    const stored = this.store?.load();
+    if (stored && this.sync(stored) && this.session?.refreshToken !== held) return this.session;
     const refreshToken = this.session?.refreshToken;
     if (!refreshToken) return null;
     let response: Response;
@@ -92,23 +159,29 @@ export class TokenKeeper {
       this.clear();
       return null;
     }
-    const body = (await response.json().catch(() => null)) as {
-      success?: boolean;
-      data?: AuthTokens;
-      error?: string;
-      code?: string;
-    } | null;
-    if (!response.ok || !body?.data) {
+    try {
+      return this.adopt(await unwrap<AuthTokens>(response));
+    } catch (error) {
       this.schedule(5_000);
-      throw new ParleyError(body?.error ?? 'Refresh failed', response.status, body?.code ?? '');
+      throw error;
     }
-    return this.adopt(body.data);
   }
 
-  private set(session: StoredSession | null): void {
+  /** `save`: false for a session that came from the store (it is there already). */
+  private take(session: StoredSession, save: boolean): void {
+    const spread = Math.min(
+      REFRESH_MARGIN_MS / 2,
+      Math.max(0, session.expiresAt - session.refreshAt) / 2,
+    );
+    this.set({ ...session, refreshAt: session.refreshAt - Math.random() * spread }, save);
+    if (session.refreshAt <= Date.now()) void this.refresh().catch(() => undefined);
+  }
+
+  private set(session: StoredSession | null, save = true): void {
     this.session = session;
     clearTimeout(this.timer);
     if (session) this.schedule(session.refreshAt - Date.now());
+    if (save) this.store?.save(session);
     for (const listener of this.listeners) listener(session);
   }
 

@@ -1,15 +1,9 @@
 // An answer's SSE stream over fetch (EventSource cannot send the bearer token), resumed with
 // Last-Event-ID after a dropped connection, and finished for good at `end` or `error`.
-import type { ServerToClientEvents } from '../realtime/events.js';
 import type { RestClient } from './rest.js';
+import type { AnswerEvent } from './types.js';
 
-type Payload<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
-
-export type StreamEvent =
-  | { event: 'start'; data: Payload<'ai:stream:start'> }
-  | { event: 'delta'; data: Payload<'ai:stream:delta'> }
-  | { event: 'end'; data: Payload<'ai:stream:end'> }
-  | { event: 'error'; data: Payload<'ai:error'> };
+const TYPES = new Set<string>(['start', 'delta', 'end', 'error']);
 
 export interface StreamOptions {
   /** The last seq already seen: only later events are sent (-1 or absent: from the start). */
@@ -21,13 +15,15 @@ export interface StreamOptions {
 
 /**
  * Yields a generation's events in order, without gaps or repeats across reconnects; returns after
- * `end` or `error` (or when the server says there is nothing more: 204).
+ * `end` or `error` (or when the server says there is nothing more: 204). Stopping early (break,
+ * return) cancels the HTTP stream. A refused stream (StreamRefused) or an event that is not JSON
+ * (StreamGarbled) ends it with that error; a dropped connection is resumed.
  */
 export async function* streamGeneration(
   rest: RestClient,
   generationId: string,
   options: StreamOptions = {},
-): AsyncGenerator<StreamEvent> {
+): AsyncGenerator<AnswerEvent> {
   let lastSeq = options.afterSeq ?? -1;
   for (let attempt = 0; ; attempt++) {
     options.signal?.throwIfAborted();
@@ -51,13 +47,15 @@ export async function* streamGeneration(
       for await (const event of parseSse(response.body)) {
         const seq = Number(event.id);
         if (Number.isInteger(seq) && seq <= lastSeq) continue;
+        if (!TYPES.has(event.event)) continue;
+        const answer = { type: event.event, data: parseData(event.data) } as AnswerEvent;
         if (Number.isInteger(seq)) lastSeq = seq;
-        const data = JSON.parse(event.data) as never;
-        yield { event: event.event as StreamEvent['event'], data };
-        if (event.event === 'end' || event.event === 'error') return;
+        yield answer;
+        if (answer.type === 'end' || answer.type === 'error') return;
       }
     } catch (error) {
-      if (error instanceof StreamRefused || options.signal?.aborted) throw error;
+      if (error instanceof StreamRefused || error instanceof StreamGarbled) throw error;
+      if (options.signal?.aborted) throw error;
     }
     // The connection dropped before the end: resume after the last event seen.
     await new Promise((resolve) =>
@@ -76,23 +74,45 @@ export class StreamRefused extends Error {
   }
 }
 
+/** An event whose data is not JSON: the same bytes would come again, so it is not retried. */
+export class StreamGarbled extends Error {
+  constructor(readonly data: string) {
+    super('The answer stream sent an event that is not JSON');
+  }
+}
+
+function parseData(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    throw new StreamGarbled(data);
+  }
+}
+
 interface RawEvent {
   id: string;
   event: string;
   data: string;
 }
 
-/** The text/event-stream framing: blocks separated by a blank line; comments skipped. */
+/**
+ * The text/event-stream framing: blocks separated by a blank line; comments skipped. A consumer
+ * that stops before the end cancels the body, so the connection closes instead of staying open.
+ */
 export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<RawEvent> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
   let current: RawEvent = { id: '', event: 'message', data: '' };
   let hasData = false;
+  let finished = false;
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
+      if (done) {
+        finished = true;
+        return;
+      }
       buffer += decoder.decode(value, { stream: true });
       let newline: number;
       while ((newline = buffer.search(/\r\n|\n|\r/)) >= 0) {
@@ -116,6 +136,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerato
       }
     }
   } finally {
-    reader.releaseLock();
+    if (finished) reader.releaseLock();
+    else await reader.cancel().catch(() => undefined);
   }
 }

@@ -2,6 +2,7 @@
 import type { z } from 'zod';
 import type { AuthResult, PublicUser, SessionView } from '../schemas/auth.schemas.js';
 import type { UserSummary } from '../schemas/common.schemas.js';
+import type { ServerToClientEvents } from '../realtime/events.js';
 import type {
   AddParticipantBody,
   Conversation as ConversationSchema,
@@ -57,3 +58,16 @@ export class ParleyError extends Error {
     this.name = 'ParleyError';
   }
 }
+
+type ServerPayload<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
+
+/**
+ * An answer's events, each once and in `seq` order, whichever way they came (the socket's
+ * `onAnswer`, or `streamGeneration` over SSE). A failed answer sends `error` then `end` with
+ * status FAILED, both with the error's seq.
+ */
+export type AnswerEvent =
+  | { type: 'start'; data: ServerPayload<'ai:stream:start'> }
+  | { type: 'delta'; data: ServerPayload<'ai:stream:delta'> }
+  | { type: 'end'; data: ServerPayload<'ai:stream:end'> }
+  | { type: 'error'; data: ServerPayload<'ai:error'> };

@@ -1,12 +1,19 @@
 // The typed client module (`parley/client`) against the real app: tokens renewed before they
-// expire with the socket re-authenticated (it outlives its first token), an answer's SSE stream
-// resumed with Last-Event-ID, a socket's answer resumed after a dropped connection, and a switch
-// between an answer's versions seen by the other participant's socket.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// expire with the socket re-authenticated (it outlives its first token), two tabs of one session
+// renewing in turn, a socket coming back after a refused handshake, an answer's SSE stream
+// resumed with Last-Event-ID, a socket's answer resumed after a dropped connection or mid-answer
+// with live events flowing, a failed answer's end, the account export, and a switch between an
+// answer's versions seen by the other participant's socket.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ParleyClient,
+  RestClient,
+  StreamGarbled,
+  parseSse,
+  streamGeneration,
   type AnswerEvent,
   type BranchSwitched,
+  type LockRunner,
   type StoredSession,
 } from '../../src/client/index.js';
 import { startFakeAiServer, type FakeAiServer } from '../support/ai.js';
@@ -71,6 +78,125 @@ describe('client module: tokens', () => {
     expect(client.tokens.current).toBeNull();
     await expect(client.me()).rejects.toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
   }, 20_000);
+
+  it('comes back by itself after a reconnect whose handshake is refused (its token dead)', async () => {
+    const account = credentials();
+    const client = new ParleyClient(server.url);
+    await client.register(account);
+    const realtime = client.connect();
+    await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+    // A token the server refuses (its session ended), held as if it were the live one: as a
+    // token that expired while the laptop slept. The next handshake presents it.
+    const other = new ParleyClient(server.url);
+    await other.login({ email: account.email, password: account.password });
+    const dead = other.tokens.current!.accessToken;
+    await other.logout();
+    client.tokens.restore({
+      ...client.tokens.current!,
+      accessToken: dead,
+      refreshAt: Date.now() + 60_000,
+    });
+    const refused = new Promise<Error>((resolve) => realtime.socket.once('connect_error', resolve));
+    const back = new Promise<void>((resolve) =>
+      realtime.socket.on('connect', () => {
+        if (client.tokens.current?.accessToken !== dead) resolve();
+      }),
+    );
+    realtime.socket.io.engine.close();
+    expect((await refused).message).toBe('Authentication failed');
+    // socket.io gives up after a refused handshake; the client renews and connects again.
+    await back;
+    expect(realtime.socket.connected).toBe(true);
+    expect(client.tokens.current!.accessToken).not.toBe(dead);
+    realtime.close();
+  }, 20_000);
+
+  it('exports the account as the streamed JSON document', async () => {
+    const client = new ParleyClient(server.url);
+    const user = await client.register(credentials());
+    await client.createConversation({ title: 'Kept' });
+    const response = await client.exportAccount();
+    expect(response.headers.get('content-type')).toMatch(/json/);
+    const body = (await response.json()) as {
+      format: string;
+      user: { id: string };
+      conversations: Array<{ title: string }>;
+    };
+    expect(body.format).toBe('parley-export/1');
+    expect(body.user.id).toBe(user.id);
+    expect(body.conversations.map((c) => c.title)).toEqual(['Kept']);
+    await client.logout();
+    await expect(client.exportAccount()).rejects.toMatchObject({ status: 401 });
+  });
+});
+
+describe('client module: two tabs of one session', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ JWT_ACCESS_TTL: '2s' });
+  });
+  afterAll(() => server.close());
+
+  /** Tabs of one browser: one localStorage, its `storage` events (a moment late), one lock. */
+  function browser() {
+    let saved: string | null = null;
+    let queue: Promise<unknown> = Promise.resolve();
+    const lock: LockRunner = (_name, task) => {
+      const run = queue.then(task);
+      queue = run.catch(() => undefined);
+      return run;
+    };
+    const tabs: ParleyClient[] = [];
+    const openTab = () => {
+      const tab: ParleyClient = new ParleyClient(server.url, {
+        lock,
+        store: {
+          load: () => (saved ? (JSON.parse(saved) as StoredSession) : null),
+          save: (session) => {
+            saved = session ? JSON.stringify(session) : null;
+            const value = saved;
+            for (const other of tabs)
+              if (other !== tab)
+                setTimeout(
+                  () => other.tokens.sync(value ? (JSON.parse(value) as StoredSession) : null),
+                  50,
+                );
+          },
+        },
+      });
+      tabs.push(tab);
+      return tab;
+    };
+    return { openTab, saved: () => saved };
+  }
+
+  it('renews in turn: the session survives several renewals', async () => {
+    const { openTab, saved } = browser();
+    const a = openTab();
+    const b = openTab();
+    await a.register(credentials());
+    // Tab B opens on the kept session (as web/main.ts does at load): both hold one refresh token,
+    // and would renew at one moment without the lock.
+    expect(saved()).toBe(JSON.stringify(a.tokens.current));
+    b.tokens.restore(a.tokens.current!);
+    const ended: string[] = [];
+    const refreshTokens = new Set<string>();
+    for (const [name, tab] of [
+      ['a', a],
+      ['b', b],
+    ] as const)
+      tab.tokens.onChange((session) => {
+        if (!session) ended.push(name);
+        else refreshTokens.add(session.refreshToken);
+      });
+    await sleep(6_000);
+    expect(ended).toEqual([]);
+    // About one renewal per 1.5 s, by one tab or the other.
+    expect(refreshTokens.size).toBeGreaterThanOrEqual(3);
+    expect((await a.me()).id).toBe((await b.me()).id);
+    const sessions = await a.sessions();
+    expect(sessions.filter((s) => s.current)).toHaveLength(1);
+  }, 20_000);
 });
 
 describe('client module: answers', () => {
@@ -95,17 +221,16 @@ describe('client module: answers', () => {
     const { conversationId, generation } = await answer(client);
     const seen: number[] = [];
     let text = '';
-    const { streamGeneration } = await import('../../src/client/index.js');
     for await (const event of streamGeneration(client, generation.id)) {
       seen.push(event.data.seq);
-      if (event.event === 'delta') text += event.data.delta;
+      if (event.type === 'delta') text += event.data.delta;
       if (seen.length === 3) break;
     }
     let ended = false;
     for await (const event of streamGeneration(client, generation.id, { afterSeq: seen.at(-1)! })) {
       seen.push(event.data.seq);
-      if (event.event === 'delta') text += event.data.delta;
-      if (event.event === 'end') ended = true;
+      if (event.type === 'delta') text += event.data.delta;
+      if (event.type === 'end') ended = true;
     }
     expect(ended).toBe(true);
     expect(seen).toEqual(seen.map((_, i) => i));
@@ -141,6 +266,78 @@ describe('client module: answers', () => {
     expect(ours.map((e) => e.data.seq)).toEqual(ours.map((_, i) => i));
     const text = ours.map((e) => (e.type === 'delta' ? e.data.delta : '')).join('');
     expect(text).toBe(words.join(''));
+    realtime.close();
+  });
+
+  it('resumes an answer from its first event while live events flow: the text is whole', async () => {
+    // Long tokens: deltas go out per ~480 bytes (generation-runner.ts), so this answer has many.
+    const many = Array.from({ length: 60 }, (_, i) => `${`t${i} `.padEnd(150, '.')} `);
+    ai.fake.script.push({ kind: 'stream', tokens: many, delayMs: 10 });
+    const client = new ParleyClient(ai.url);
+    await client.register(credentials());
+    const realtime = client.connect();
+    await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+    let text = '';
+    const deltas: Extract<AnswerEvent, { type: 'delta' }>[] = [];
+    const ended = new Promise<void>((resolve) =>
+      realtime.onAnswer((event) => {
+        if (event.type === 'delta') {
+          text += event.data.delta;
+          deltas.push(event);
+        }
+        if (event.type === 'end') resolve();
+      }),
+    );
+    const { conversationId, generation } = await answer(client);
+    // Coming back to the conversation mid-answer, twice: the text starts from nothing and the
+    // answer is replayed from its first event (as web/chat.ts does), while a live delta sent
+    // before the server took the resume is still on its way (sent here by hand, so the race is
+    // not left to chance).
+    for (const after of [3, 8]) {
+      await expect
+        .poll(() => deltas.length, { interval: 5, timeout: 5_000 })
+        .toBeGreaterThanOrEqual(after);
+      const live = deltas.at(-1)!.data;
+      ai.server.gateway.io.to(realtime.socket.id!).emit('ai:stream:delta', live);
+      text = '';
+      await realtime.resume(generation.id, -1);
+    }
+    await ended;
+    const stored = (await client.listMessages(conversationId)).messages.find(
+      (m) => m.id === generation.messageId,
+    )!;
+    expect(stored.content).toBe(many.join(''));
+    expect(text).toBe(stored.content);
+    expect(realtime.follows(generation.id)).toBe(false);
+    realtime.close();
+  });
+
+  it('ends a failed answer: error, then end with status FAILED, and it is followed no more', async () => {
+    ai.fake.script.push({ kind: 'fail-midway', tokens: ['Half ', 'an '], delayMs: 5 });
+    const client = new ParleyClient(ai.url);
+    await client.register(credentials());
+    const realtime = client.connect();
+    await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+    const events: AnswerEvent[] = [];
+    const ended = new Promise<void>((resolve) =>
+      realtime.onAnswer((event) => {
+        events.push(event);
+        if (event.type === 'end') resolve();
+      }),
+    );
+    const { generation } = await answer(client);
+    await ended;
+    const ours = events.filter((e) => e.data.generationId === generation.id);
+    const end = ours.at(-1)!;
+    expect(ours.slice(-2).map((e) => e.type)).toEqual(['error', 'end']);
+    expect(end.type === 'end' && end.data.status).toBe('FAILED');
+    expect(realtime.follows(generation.id)).toBe(false);
+    // Resumed from the start, it is told the same way once more, with nothing left followed.
+    const replayed: AnswerEvent[] = [];
+    realtime.onAnswer((event) => replayed.push(event));
+    await realtime.resume(generation.id, -1);
+    expect(replayed.slice(-2).map((e) => e.type)).toEqual(['error', 'end']);
+    expect(realtime.follows(generation.id)).toBe(false);
     realtime.close();
   });
 
@@ -184,5 +381,101 @@ describe('client module: answers', () => {
       [firstId, { number: 1, count: 2, previousId: null, nextId: secondId }],
     ]);
     realtime.close();
+  });
+});
+
+describe('client module: streams and calls', () => {
+  const encoder = new TextEncoder();
+
+  it('cancels the SSE body when its consumer stops early', async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode('id: 0\nevent: start\ndata: {}\n\nid: 1\n'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    for await (const event of parseSse(body)) {
+      expect(event).toEqual({ id: '0', event: 'start', data: '{}' });
+      break;
+    }
+    expect(cancelled).toBe(true);
+  });
+
+  it('ends an answer stream whose event is not JSON instead of asking again', async () => {
+    let requests = 0;
+    const rest = new RestClient('http://parley.invalid');
+    rest.fetch = () => {
+      requests += 1;
+      return Promise.resolve(
+        new Response('id: 0\nevent: start\ndata: {not json\n\n', {
+          headers: { 'content-type': 'text/event-stream' },
+        }),
+      );
+    };
+    const events = streamGeneration(rest, 'g1', { retryMs: 1 });
+    await expect(events.next()).rejects.toBeInstanceOf(StreamGarbled);
+    expect(requests).toBe(1);
+  });
+
+  it('sends a request refused for a token renewed meanwhile again, without another refresh', async () => {
+    const rest = new RestClient('http://parley.invalid');
+    const session = (accessToken: string, refreshToken: string): StoredSession => ({
+      user: { id: 'u1' } as StoredSession['user'],
+      accessToken,
+      refreshToken,
+      expiresAt: Date.now() + 60_000,
+      refreshAt: Date.now() + 45_000,
+    });
+    rest.tokens.restore(session('old', 'r1'));
+    const seen: string[] = [];
+    const fetch = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      seen.push(`${url} ${new Headers(init?.headers).get('authorization')}`);
+      // The token is renewed (another caller's refresh) while this request is out.
+      if (seen.length === 1) rest.tokens.restore(session('new', 'r2'));
+      return Promise.resolve(
+        seen.length === 1
+          ? Response.json(
+              { success: false, error: 'expired', code: 'UNAUTHORIZED' },
+              { status: 401 },
+            )
+          : Response.json({ success: true, data: { id: 'u1' } }),
+      );
+    });
+    try {
+      await expect(rest.me()).resolves.toEqual({ id: 'u1' });
+    } finally {
+      fetch.mockRestore();
+      rest.tokens.clear();
+    }
+    expect(seen).toEqual([
+      'http://parley.invalid/api/auth/me Bearer old',
+      'http://parley.invalid/api/auth/me Bearer new',
+    ]);
+  });
+
+  it('rejects a call without an ack in time, and a typing event at once while disconnected', async () => {
+    const server = await startTestServer();
+    try {
+      const client = new ParleyClient(server.url);
+      await client.register(credentials());
+      const realtime = client.connect({ callTimeoutMs: 200 });
+      await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+      realtime.socket.disconnect();
+      const started = Date.now();
+      await expect(realtime.call('typing:start', { conversationId: 'c1' })).rejects.toThrow(
+        'Not connected',
+      );
+      expect(Date.now() - started).toBeLessThan(100);
+      // A call is buffered while disconnected; no ack comes, so it ends after the timeout.
+      await expect(realtime.call('message:read', { conversationId: 'c1' })).rejects.toThrow();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      realtime.close();
+    } finally {
+      await server.close();
+    }
   });
 });
