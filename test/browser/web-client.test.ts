@@ -4,7 +4,12 @@
 // enough to act during.
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConversation, registerUser, type RegisteredUser } from '../factories.js';
+import {
+  createConversation,
+  registerUser,
+  type RegisteredUser,
+  type StoredMessage,
+} from '../factories.js';
 import type { Envelope } from '../support/api-client.js';
 import {
   buildWebClient,
@@ -20,15 +25,7 @@ import { png } from '../support/files.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { haveTestModel, skipNote, TEST_MODEL_PATH } from '../support/test-model.js';
 
-interface Stored {
-  id: string;
-  role: string;
-  content: string | null;
-  status: string;
-  finishReason: string | null;
-  userId: string | null;
-  alternativeOf: string | null;
-}
+type Stored = StoredMessage;
 
 let build: ReturnType<typeof buildWebClient>;
 let browser: Browser;
