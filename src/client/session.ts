@@ -74,7 +74,9 @@ export class TokenKeeper {
   }
 
   adopt(tokens: AuthTokens): StoredSession {
-    const lifetime = tokens.expiresIn * 1000;
+    // The token's `exp` is whole seconds from when the server signed it (its iat rounded down),
+    // so it may end up to a second before `expiresIn` after this moment: count a second less.
+    const lifetime = Math.max(0, tokens.expiresIn - 1) * 1000;
     const now = Date.now();
     const session = {
       user: tokens.user,

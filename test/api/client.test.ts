@@ -46,7 +46,8 @@ describe('client module: tokens', () => {
     realtime.socket.on('disconnect', () => (disconnected = true));
 
     await sleep(5_500);
-    // Renewed at 3/4 of the 4 s lifetime, before the server would end the socket.
+    // Renewed at 3/4 of the 4 s lifetime (counted as 3 s: exp is whole seconds from the signing),
+    // before the server would end the socket.
     expect(sessions.length).toBeGreaterThanOrEqual(2);
     expect(client.tokens.current!.accessToken).not.toBe(first.accessToken);
     expect(client.tokens.current!.refreshToken).not.toBe(first.refreshToken);
