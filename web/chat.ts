@@ -27,8 +27,13 @@ export class ChatPage {
   private current: Conversation | undefined;
   private readonly typing = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly online = new Set<string>();
+  /** Counts presence events; each user's last one is kept, so an older snapshot never wins. */
+  private presenceClock = 0;
+  private readonly presenceChanged = new Map<string, number>();
   private listTimer: ReturnType<typeof setTimeout> | undefined;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The conversation whose read mark readTimer will send. */
+  private pendingRead: string | undefined;
   /** The messages being fetched again after a branch switch (one reload at a time). */
   private reloading: Promise<void> | undefined;
   /** Counts opens: only the newest one's answer is shown (the hash may have moved on meanwhile). */
@@ -125,21 +130,24 @@ export class ChatPage {
     if (!id) {
       this.opening += 1;
       this.current = undefined;
+      this.markRead();
       this.main.hidden = true;
       this.element.classList.remove('open');
       return;
     }
+    const ticket = ++this.opening;
     try {
-      await this.open(id);
+      await this.open(id, ticket);
     } catch (error) {
-      if (!this.alive) return;
+      // A conversation left behind for another one meanwhile fails quietly.
+      if (!this.alive || this.opening !== ticket) return;
       this.fail(error);
       location.hash = '';
     }
   };
 
-  private async open(id: string): Promise<void> {
-    const ticket = ++this.opening;
+  private async open(id: string, ticket: number): Promise<void> {
+    const presenceAsked = this.presenceClock;
     const [conversation, page] = await Promise.all([
       this.client.getConversation(id),
       this.client.listMessages(id, { branch: 'active', limit: 100 }),
@@ -147,8 +155,12 @@ export class ChatPage {
     // Another conversation was asked for while this one loaded (or the page closed).
     if (ticket !== this.opening || !this.alive) return;
     this.current = conversation;
-    this.notePresence(conversation);
+    this.notePresence(conversation, presenceAsked);
+    for (const timer of this.typing.values()) clearTimeout(timer);
     this.typing.clear();
+    // Opening it marks it read (below): its count is gone from the list from now on.
+    const listed = this.conversations.find((c) => c.id === id);
+    if (listed) listed.unreadCount = 0;
     this.renderTyping();
     this.header.show(conversation);
     this.log.reset(page.messages);
@@ -246,12 +258,12 @@ export class ChatPage {
       this.log.replace(page.messages, superseded, anchorId);
       this.resumeAnswers(joined);
     } catch (error) {
-      this.fail(error);
+      this.report(error);
     }
   }
 
   private async reopen(): Promise<void> {
-    if (this.current) await this.open(this.current.id).catch(this.report);
+    if (this.current) await this.open(this.current.id, ++this.opening).catch(this.report);
     this.refreshList();
   }
 
@@ -259,8 +271,10 @@ export class ChatPage {
    * Who is online as the server saw it when it answered: the events only tell changes, so the
    * people already connected when the page opens come from here.
    */
-  private notePresence(conversation: Conversation): void {
+  private notePresence(conversation: Conversation, askedAt: number): void {
     for (const { userId, online } of conversation.participants) {
+      // An event that came after the request was sent is newer than the answer's snapshot.
+      if ((this.presenceChanged.get(userId) ?? 0) > askedAt) continue;
       if (online) this.online.add(userId);
       else this.online.delete(userId);
     }
@@ -270,12 +284,13 @@ export class ChatPage {
   private refreshHeader(): void {
     const id = this.current?.id;
     if (!id) return;
+    const presenceAsked = this.presenceClock;
     this.client
       .getConversation(id)
       .then((conversation) => {
         if (this.current?.id !== id) return;
         this.current = conversation;
-        this.notePresence(conversation);
+        this.notePresence(conversation, presenceAsked);
         this.header.show(conversation);
         this.log.renderReceipts();
       })
@@ -326,13 +341,24 @@ export class ChatPage {
     );
   }
 
+  /**
+   * Marks the open conversation read a moment later (one mark for a burst of messages). Leaving
+   * it before then sends its mark at once: what was shown was seen.
+   */
   private markRead(): void {
+    const conversationId = this.current?.id;
+    if (this.pendingRead && this.pendingRead !== conversationId) this.sendRead(this.pendingRead);
     clearTimeout(this.readTimer);
+    this.pendingRead = conversationId;
     this.readTimer = setTimeout(() => {
-      const conversationId = this.current?.id;
-      if (conversationId && document.visibilityState === 'visible')
-        this.realtime.call('message:read', { conversationId }).catch(() => undefined);
+      if (this.pendingRead) this.sendRead(this.pendingRead);
     }, 300);
+  }
+
+  private sendRead(conversationId: string): void {
+    this.pendingRead = undefined;
+    if (document.visibilityState === 'visible')
+      this.realtime.call('message:read', { conversationId }).catch(() => undefined);
   }
 
   private isCurrent(conversationId: string): boolean {
@@ -452,10 +478,12 @@ export class ChatPage {
       if (this.isCurrent(conversationId)) this.stopTyping(userId);
     });
     socket.on('user:online', ({ userId }) => {
+      this.presenceChanged.set(userId, ++this.presenceClock);
       this.online.add(userId);
       this.header.renderPeople();
     });
     socket.on('user:offline', ({ userId }) => {
+      this.presenceChanged.set(userId, ++this.presenceClock);
       this.online.delete(userId);
       this.header.renderPeople();
     });

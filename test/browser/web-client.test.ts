@@ -314,6 +314,39 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       ).toMatch(new RegExp(conversationId));
     });
 
+    it('lists conversations newest first with live unread counts, cleared on opening', async () => {
+      // Bob starts another conversation with alice and writes twice; alice's page (wide: the
+      // list beside the conversation) shows it first, with its count, and opening it clears it.
+      const { accessToken } = await session(bob.page);
+      const aliceId = (await session(alice.page)).user.id;
+      const later = (
+        await server.api.post<Envelope<{ id: string }>>(
+          '/api/conversations',
+          { title: 'Later plans', participantIds: [aliceId] },
+          { token: accessToken },
+        )
+      ).body.data!;
+      for (const content of ['first news', 'second news'])
+        expect(
+          (
+            await server.api.post(
+              `/api/chat/conversations/${later.id}/messages`,
+              { content, ai: false },
+              { token: accessToken },
+            )
+          ).status,
+        ).toBe(201);
+      const nav = alice.page.getByRole('navigation', { name: 'Conversations' });
+      await until(() => nav.getByRole('link').first().innerText()).toBe('Later plans');
+      await until(() => nav.getByLabel('2 unread').count()).toBe(1);
+      await nav.getByRole('link', { name: 'Later plans' }).click();
+      await until(textOf(articles(alice.page, `bob_${tag}`).last())).toContain('second news');
+      await until(() => nav.locator('.unread').count()).toBe(0);
+      await nav.getByRole('link', { name: 'Trip plans' }).click();
+      await until(textOf(articles(alice.page, `alice_${tag}`).first())).toContain('pineapple');
+      await until(() => nav.locator('.unread').count()).toBe(0);
+    });
+
     it('names every input and button on the chat page', async () => {
       for (const page of [alice.page, bob.page]) {
         const { checked, unnamed } = await unnamedControls(page);
