@@ -17,10 +17,10 @@ const HOSTABLE_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 
 /**
  * The origins GET /api/attachments/:id/content redirects to with STORAGE=s3 (a presigned link
- * the page then fetches). The SDK presigns path-style links (endpoint/bucket/key) today; the
- * virtual-hosted origin (bucket.endpoint) is named too where the bucket allows it, so another SDK
- * version's choice does not break the page. test/unit/web-csp.test.ts checks these against the
- * SDK's own links.
+ * the page then fetches). The SDK presigns virtual-hosted links (bucket.endpoint) where the bucket
+ * name fits a host name and path-style is not forced, path-style ones (endpoint/bucket/key)
+ * otherwise: both origins are named where both can occur. test/api/web-csp.test.ts checks these
+ * against the SDK's own links.
  */
 export function storageOrigins(config: StorageConfig): string[] {
   if (config.STORAGE !== 's3' || !config.S3_BUCKET) return [];

@@ -9,6 +9,7 @@ import {
   answeredBy,
   cleanUpProcessesAfterEach,
   instance,
+  type Instance,
   startNode,
   stop,
   userWithConversation,
@@ -16,6 +17,22 @@ import {
 import { connectAs } from '../support/sockets.js';
 
 cleanUpProcessesAfterEach();
+
+/** Waits until the conversation's answer, still being written, has some text stored. */
+async function someTextStored(target: Instance, token: string, conversationId: string) {
+  await expect
+    .poll(
+      async () => {
+        const page = await target.api.get<
+          Envelope<{ messages: Array<{ role: string; status: string; content: string | null }> }>
+        >(`/api/chat/conversations/${conversationId}/messages`, { token });
+        const answer = page.body.data!.messages.find((m) => m.role === 'ASSISTANT');
+        return answer?.status === 'SENDING' && (answer.content ?? '').length > 0;
+      },
+      { timeout: 15_000, interval: 100 },
+    )
+    .toBe(true);
+}
 
 describe('graceful shutdown', () => {
   it('on SIGTERM stops accepting connections, finishes the request in flight, then exits 0', async () => {
@@ -36,8 +53,16 @@ describe('graceful shutdown', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     server.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    await expect
+      .poll(
+        () =>
+          fetch(`${url}/health`).then(
+            () => 'served',
+            () => 'refused',
+          ),
+        { timeout: 5_000 },
+      )
+      .toBe('refused');
     expect(server.child.exitCode).toBeNull();
 
     socket.write(body.slice(10));
@@ -81,7 +106,7 @@ describe('a crash in the middle of an AI answer', () => {
         { token: user.accessToken },
       );
       const answerId = sent.body.data!.generation.messageId;
-      await new Promise((resolve) => setTimeout(resolve, 1_500)); // mid-answer
+      await someTextStored(target, user.accessToken, conversationId); // mid-answer
       first.child.kill('SIGKILL');
       await first.exited;
 
@@ -129,7 +154,7 @@ describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
       );
       expect(stream.status).toBe(201);
       const body = stream.text(); // read to the end in the background
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await someTextStored(target, user.accessToken, conversationId);
       const signalled = Date.now();
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
