@@ -32,6 +32,8 @@ export class ChatPage {
   private readonly presenceChanged = new Map<string, number>();
   private listTimer: ReturnType<typeof setTimeout> | undefined;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The open conversation was fetched while the socket was not connected (events missed). */
+  private fetchedOffline = false;
   /** The conversation whose read mark readTimer will send. */
   private pendingRead: string | undefined;
   /** The messages being fetched again after a branch switch (one reload at a time). */
@@ -148,6 +150,7 @@ export class ChatPage {
 
   private async open(id: string, ticket: number): Promise<void> {
     const presenceAsked = this.presenceClock;
+    const offline = !this.realtime.socket.connected;
     const [conversation, page] = await Promise.all([
       this.client.getConversation(id),
       this.client.listMessages(id, { branch: 'active', limit: 100 }),
@@ -155,6 +158,9 @@ export class ChatPage {
     // Another conversation was asked for while this one loaded (or the page closed).
     if (ticket !== this.opening || !this.alive) return;
     this.current = conversation;
+    // Fetched before the socket was up: what happened between the fetch and the connection was
+    // told to nobody here, so the conversation is fetched again once the socket is up.
+    this.fetchedOffline = offline;
     this.notePresence(conversation, presenceAsked);
     for (const timer of this.typing.values()) clearTimeout(timer);
     this.typing.clear();
@@ -169,6 +175,7 @@ export class ChatPage {
     this.renderList();
     this.resumeAnswers(page.messages);
     this.markRead();
+    if (offline && this.realtime.socket.connected) void this.reopen();
   }
 
   /**
@@ -262,9 +269,10 @@ export class ChatPage {
     }
   }
 
+  /** The list and the conversation the address names, fetched again. */
   private async reopen(): Promise<void> {
-    if (this.current) await this.open(this.current.id, ++this.opening).catch(this.report);
     this.refreshList();
+    await this.route();
   }
 
   /**
@@ -373,8 +381,9 @@ export class ChatPage {
     this.listenAnswers();
     let connectedBefore = false;
     this.realtime.socket.on('connect', () => {
-      // After a reconnect: whatever happened while away (the list, the open conversation).
-      if (connectedBefore) void this.reopen();
+      // After a reconnect, or a first connection later than the open conversation's fetch:
+      // whatever happened meanwhile (the list, the open conversation).
+      if (connectedBefore || this.fetchedOffline) void this.reopen();
       connectedBefore = true;
     });
   }

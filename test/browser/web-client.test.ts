@@ -347,6 +347,33 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       await until(() => nav.locator('.unread').count()).toBe(0);
     });
 
+    it('shows what was said while its socket was still connecting', async () => {
+      // Bob on another device whose socket is held back: the page fetches the conversation,
+      // alice writes, then the socket connects. The message must not fall between the two.
+      const late = await person(server.url);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await late.page.routeWebSocket(/\/socket\.io\//, async (ws) => {
+        await held;
+        ws.connectToServer();
+      });
+      await late.page.goto(`${server.url}/#/c/${conversationId}`);
+      await signIn(late.page, `bob-${tag}@example.test`, 'correct-horse-battery');
+      await until(() => articles(late.page, `alice_${tag}`).count()).toBeGreaterThan(0);
+      const sent = await server.api.post(
+        `/api/chat/conversations/${conversationId}/messages`,
+        { content: 'said while you were connecting', ai: false },
+        { token: (await session(alice.page)).accessToken },
+      );
+      expect(sent.status).toBe(201);
+      release();
+      await until(textOf(articles(late.page, `alice_${tag}`).last())).toContain(
+        'said while you were connecting',
+      );
+      expect(late.errors).toEqual([]);
+      expect(late.outside).toEqual([]);
+    });
+
     it('names every input and button on the chat page', async () => {
       for (const page of [alice.page, bob.page]) {
         const { checked, unnamed } = await unnamedControls(page);
