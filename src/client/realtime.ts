@@ -57,6 +57,8 @@ export class Realtime {
   readonly socket: ParleySocket;
   /** Answers being followed, by generation id (resumed after a reconnect). */
   private readonly following = new Map<string, Followed>();
+  /** Answers whose resume waits in socket.io's buffer: it goes out at connect, before our handler. */
+  private readonly buffered = new Set<string>();
   private readonly ended = new Set<string>();
   private readonly unsubscribe: () => void;
   private readonly callTimeoutMs: number;
@@ -84,14 +86,22 @@ export class Realtime {
     this.socket.on('connect', () => {
       this.connectedAt = Date.now();
       clearTimeout(this.retryTimer);
-      // After a reconnect: exactly the events missed while away, then live.
+      // After a reconnect: exactly the events missed while away, then live. A resume() made while
+      // away has just been sent from the buffer, and its caller awaits that one's ack.
+      const sent = new Set(this.buffered);
+      this.buffered.clear();
       for (const [generationId, { last }] of this.following)
-        void this.sendResume(generationId, last).catch(() => undefined);
+        if (!sent.has(generationId))
+          void this.sendResume(generationId, last).catch(() => undefined);
     });
     this.socket.on('connect_error', (error) =>
       this.recover(AUTH_REFUSALS.has(error.message) || this.nearExpiry()),
     );
     this.socket.on('disconnect', (reason) => {
+      // The backoff starts over only after a connection that held, not after one that was
+      // refused or ended at once, again and again (that would retry as fast as round trips go).
+      if (this.connectedAt && Date.now() - this.connectedAt >= 10_000) this.retries = 0;
+      this.connectedAt = 0;
       // The server ended the socket (its token ran out, auth:expired): socket.io does not retry.
       if (reason === 'io server disconnect') this.recover(true);
     });
@@ -106,14 +116,18 @@ export class Realtime {
    * Replays an answer's events after `afterSeq` on this socket, then follows it live (`-1`: from
    * its first event, e.g. after a reload or for a view that starts the answer's text again). The
    * events come through `onAnswer` even when some were delivered before. Resolves with the ack
-   * (`finished` with nothing `replayed`: the answer ended and its events are gone), or undefined
-   * when not connected (the resume is sent at connect).
+   * (`finished` with nothing `replayed`: the answer ended and its events are gone), also when
+   * called before the socket connects (the resume is sent at connect): rejected when refused, or
+   * when no ack came within `callTimeoutMs`, counted from this call.
    */
-  resume(generationId: string, afterSeq = -1): Promise<AckData<'generation:resume'> | undefined> {
+  resume(generationId: string, afterSeq = -1): Promise<AckData<'generation:resume'>> {
     this.ended.delete(generationId);
     this.following.set(generationId, { last: afterSeq });
-    if (!this.socket.connected) return Promise.resolve(undefined);
-    return this.sendResume(generationId, afterSeq);
+    if (!this.socket.connected) this.buffered.add(generationId);
+    return this.sendResume(generationId, afterSeq).finally(() => {
+      // Timed out still in the buffer: the next connect resumes it like any followed answer.
+      this.buffered.delete(generationId);
+    });
   }
 
   /** True while an answer is followed (seen started, or resumed, and not yet ended). */
@@ -189,9 +203,6 @@ export class Realtime {
       return;
     }
     clearTimeout(this.retryTimer);
-    // The backoff starts over only after a connection that held (not one ended at once, again
-    // and again).
-    if (this.connectedAt && Date.now() - this.connectedAt > 10_000) this.retries = 0;
     const delay = this.retries === 0 ? 0 : Math.min(1_000 * 2 ** (this.retries - 1), 30_000);
     this.retries += 1;
     this.retryTimer = setTimeout(() => {

@@ -27,8 +27,16 @@ export type LockRunner = <T>(name: string, task: () => Promise<T>) => Promise<T>
 
 export interface TokenKeeperOptions {
   store?: SessionStore;
-  /** Default: `navigator.locks` when the platform has it, else none (one process, one keeper). */
+  /**
+   * Default: `navigator.locks` when the platform has it, else none (one process, one keeper).
+   * Browsers have Web Locks only in secure contexts (https, localhost): elsewhere tabs get none.
+   */
   lock?: LockRunner;
+  /**
+   * How long a refresh may take before it counts as failed (default 15 s): it runs holding the
+   * lock, so a hung one would stall every tab's renewal.
+   */
+  refreshTimeoutMs?: number;
 }
 
 /** Refresh this long before expiry, so a request in flight never carries a dead token. */
@@ -54,6 +62,7 @@ export class TokenKeeper {
   private readonly listeners = new Set<SessionListener>();
   private readonly store: SessionStore | undefined;
   private readonly lock: LockRunner;
+  private readonly refreshTimeoutMs: number;
 
   constructor(
     private readonly baseUrl: string,
@@ -61,6 +70,7 @@ export class TokenKeeper {
   ) {
     this.store = options.store;
     this.lock = options.lock ?? platformLock();
+    this.refreshTimeoutMs = options.refreshTimeoutMs ?? 15_000;
   }
 
   get current(): StoredSession | null {
@@ -94,10 +104,11 @@ export class TokenKeeper {
   /**
    * A session kept from before (a reload, or another tab's renewal): refreshed at once when its
    * token is near its end. Its refresh time gets a jitter of this tab's own, so tabs that adopt
-   * one renewal do not all reach for the next one together.
+   * one renewal do not all reach for the next one together; the jitter stays in memory (saved,
+   * every reload would move the kept refresh time earlier).
    */
   restore(session: StoredSession): void {
-    this.take(session, true);
+    this.take(session);
   }
 
   /**
@@ -115,7 +126,7 @@ export class TokenKeeper {
       stored.refreshToken !== this.session.refreshToken &&
       stored.expiresAt > this.session.expiresAt
     )
-      this.take(stored, false);
+      this.take(stored);
     return true;
   }
 
@@ -149,9 +160,11 @@ export class TokenKeeper {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ refreshToken }),
+        signal: AbortSignal.timeout(this.refreshTimeoutMs),
       });
     } catch {
-      // Offline: try again shortly, the token may still be good.
+      // Offline, or no answer in time: try again shortly, the token may still be good (only the
+      // server's refusal ends the session).
       this.schedule(5_000);
       return this.session;
     }
@@ -169,13 +182,13 @@ export class TokenKeeper {
     }
   }
 
-  /** `save`: false for a session that came from the store (it is there already). */
-  private take(session: StoredSession, save: boolean): void {
+  /** A session that came from the store (or is put there otherwise): not saved again. */
+  private take(session: StoredSession): void {
     const spread = Math.min(
       REFRESH_MARGIN_MS / 2,
       Math.max(0, session.expiresAt - session.refreshAt) / 2,
     );
-    this.set({ ...session, refreshAt: session.refreshAt - Math.random() * spread }, save);
+    this.set({ ...session, refreshAt: session.refreshAt - Math.random() * spread }, false);
     if (session.refreshAt <= Date.now()) void this.refresh().catch(() => undefined);
   }
 

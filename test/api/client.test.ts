@@ -1,13 +1,15 @@
 // The typed client module (`parley/client`) against the real app: tokens renewed before they
 // expire with the socket re-authenticated (it outlives its first token), two tabs of one session
-// renewing in turn, a socket coming back after a refused handshake, an answer's SSE stream
-// resumed with Last-Event-ID, a socket's answer resumed after a dropped connection or mid-answer
-// with live events flowing, a failed answer's end, the account export, and a switch between an
-// answer's versions seen by the other participant's socket.
+// renewing in turn and at one moment, a socket coming back after a refused handshake and backing
+// off while refused, an answer's SSE stream resumed with Last-Event-ID, a socket's answer resumed
+// after a dropped connection, mid-answer with live events flowing, or before the socket connected,
+// a failed answer's end, the account export, a switch between an answer's versions seen by the
+// other participant's socket, and a refresh that gets no answer in time.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ParleyClient,
   RestClient,
+  SocketCallError,
   StreamGarbled,
   parseSse,
   streamGeneration,
@@ -192,12 +194,36 @@ describe('client module: two tabs of one session', () => {
       });
     await sleep(6_000);
     expect(ended).toEqual([]);
-    // About one renewal per 1.5 s, by one tab or the other.
+    // About one renewal per 0.75 s (at 3/4 of the 2 s lifetime, counted a second short), by one
+    // tab or the other.
     expect(refreshTokens.size).toBeGreaterThanOrEqual(3);
     expect((await a.me()).id).toBe((await b.me()).id);
     const sessions = await a.sessions();
     expect(sessions.filter((s) => s.current)).toHaveLength(1);
   }, 20_000);
+
+  it('renews once when both tabs ask at one moment: the second takes the first one’s tokens', async () => {
+    const { openTab, saved } = browser();
+    const a = openTab();
+    const b = openTab();
+    await a.register(credentials());
+    b.tokens.restore(a.tokens.current!);
+    const first = a.tokens.current!;
+    const ended: string[] = [];
+    a.tokens.onChange((session) => session ?? ended.push('a'));
+    b.tokens.onChange((session) => session ?? ended.push('b'));
+    // Without the lock both would present one refresh token, and the second would revoke the
+    // session (a reused refresh token).
+    const [fromA, fromB] = await Promise.all([a.tokens.refresh(), b.tokens.refresh()]);
+    expect(ended).toEqual([]);
+    expect(fromA!.refreshToken).not.toBe(first.refreshToken);
+    expect(fromB!.refreshToken).toBe(fromA!.refreshToken);
+    expect(fromB!.accessToken).toBe(fromA!.accessToken);
+    expect((JSON.parse(saved()!) as StoredSession).refreshToken).toBe(fromA!.refreshToken);
+    expect((await a.me()).id).toBe((await b.me()).id);
+    expect(a.tokens.current).not.toBeNull();
+    expect(b.tokens.current).not.toBeNull();
+  });
 });
 
 describe('client module: answers', () => {
@@ -313,6 +339,54 @@ describe('client module: answers', () => {
     realtime.close();
   });
 
+  it('resumes before the socket connects: the ack tells a finished answer, a refusal rejects', async () => {
+    const client = new ParleyClient(ai.url);
+    await client.register(credentials());
+    const { conversationId, generation } = await answer(client);
+    await expect
+      .poll(
+        async () =>
+          (await client.listMessages(conversationId)).messages.find(
+            (m) => m.id === generation.messageId,
+          )?.status,
+        { timeout: 10_000 },
+      )
+      .toBe('SENT');
+    // As on a first load, the page's fetch done before the handshake: the resumes wait for it.
+    const realtime = client.connect();
+    expect(realtime.socket.connected).toBe(false);
+    const finished = realtime.resume(generation.id, -1);
+    const missing = realtime.resume(crypto.randomUUID(), -1);
+    expect((await finished).finished).toBe(true);
+    await expect(missing).rejects.toBeInstanceOf(SocketCallError);
+    expect(realtime.follows(generation.id)).toBe(false);
+    realtime.close();
+  });
+
+  it('resumes a streaming answer before the socket connects: its events, then the end', async () => {
+    const slow = Array.from({ length: 20 }, (_, i) => `s${i} `);
+    ai.fake.script.push({ kind: 'stream', tokens: slow, delayMs: 30 });
+    const client = new ParleyClient(ai.url);
+    await client.register(credentials());
+    const { generation } = await answer(client);
+    const realtime = client.connect();
+    expect(realtime.socket.connected).toBe(false);
+    const events: AnswerEvent[] = [];
+    const ended = new Promise<void>((resolve) =>
+      realtime.onAnswer((event) => {
+        events.push(event);
+        if (event.type === 'end') resolve();
+      }),
+    );
+    const ack = await realtime.resume(generation.id, -1);
+    expect(ack.finished).toBe(false);
+    await ended;
+    const ours = events.filter((e) => e.data.generationId === generation.id);
+    expect(ours.map((e) => e.data.seq)).toEqual(ours.map((_, i) => i));
+    expect(ours.map((e) => (e.type === 'delta' ? e.data.delta : '')).join('')).toBe(slow.join(''));
+    realtime.close();
+  });
+
   it('ends a failed answer: error, then end with status FAILED, and it is followed no more', async () => {
     ai.fake.script.push({ kind: 'fail-midway', tokens: ['Half ', 'an '], delayMs: 5 });
     const client = new ParleyClient(ai.url);
@@ -387,6 +461,13 @@ describe('client module: answers', () => {
 
 describe('client module: streams and calls', () => {
   const encoder = new TextEncoder();
+  const session = (accessToken: string, refreshToken: string): StoredSession => ({
+    user: { id: 'u1' } as StoredSession['user'],
+    accessToken,
+    refreshToken,
+    expiresAt: Date.now() + 60_000,
+    refreshAt: Date.now() + 45_000,
+  });
 
   it('cancels the SSE body when its consumer stops early', async () => {
     let cancelled = false;
@@ -423,13 +504,6 @@ describe('client module: streams and calls', () => {
 
   it('sends a request refused for a token renewed meanwhile again, without another refresh', async () => {
     const rest = new RestClient('http://parley.invalid');
-    const session = (accessToken: string, refreshToken: string): StoredSession => ({
-      user: { id: 'u1' } as StoredSession['user'],
-      accessToken,
-      refreshToken,
-      expiresAt: Date.now() + 60_000,
-      refreshAt: Date.now() + 45_000,
-    });
     rest.tokens.restore(session('old', 'r1'));
     const seen: string[] = [];
     const fetch = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
@@ -457,6 +531,84 @@ describe('client module: streams and calls', () => {
       'http://parley.invalid/api/auth/me Bearer new',
     ]);
   });
+
+  it('keeps a restored session’s jitter in memory: the store keeps its refresh time', () => {
+    const saves: Array<StoredSession | null> = [];
+    const rest = new RestClient('http://parley.invalid', {
+      store: { load: () => null, save: (s) => saves.push(s) },
+    });
+    const kept = session('a1', 'r1');
+    rest.tokens.restore(kept);
+    expect(rest.tokens.current!.refreshAt).toBeLessThanOrEqual(kept.refreshAt);
+    expect(saves).toEqual([]);
+    rest.tokens.clear();
+  });
+
+  it('counts a refresh without an answer in time as failed: the session stays, the lock is let go', async () => {
+    let queue: Promise<unknown> = Promise.resolve();
+    const lock: LockRunner = (_name, task) => {
+      const run = queue.then(task);
+      queue = run.catch(() => undefined);
+      return run;
+    };
+    const tabs = [1, 2].map(
+      () => new RestClient('http://parley.invalid', { lock, refreshTimeoutMs: 100 }),
+    );
+    tabs.forEach((tab, i) => tab.tokens.restore(session(`a${i}`, `r${i}`)));
+    // A server that takes the request and never answers.
+    const fetch = vi
+      .spyOn(globalThis, 'fetch')
+      .mockImplementation(
+        (_input, init) =>
+          new Promise((_resolve, reject) =>
+            init?.signal?.addEventListener('abort', () => reject(new Error('timed out'))),
+          ),
+      );
+    try {
+      const started = Date.now();
+      const renewed = await Promise.all(tabs.map((tab) => tab.tokens.refresh()));
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(renewed.map((s) => s?.refreshToken)).toEqual(['r0', 'r1']);
+      expect(fetch).toHaveBeenCalledTimes(2);
+    } finally {
+      fetch.mockRestore();
+      for (const tab of tabs) tab.tokens.clear();
+    }
+  });
+
+  it('backs off while every handshake is refused after a connection that held', async () => {
+    const server = await startTestServer({ SOCKETS_MAX_PER_USER: '1' });
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now');
+    const account = credentials();
+    const client = new ParleyClient(server.url);
+    const other = new ParleyClient(server.url);
+    try {
+      await client.register(account);
+      const realtime = client.connect();
+      await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
+      // The connection held more than 10 s (the clock moved on, rather than the test waiting).
+      clock.mockImplementation(() => realNow() + 11_000);
+      realtime.socket.disconnect();
+      // Another tab takes the user's only place: every handshake of this one is refused.
+      await other.login({ email: account.email, password: account.password });
+      const taken = other.connect();
+      await new Promise<void>((resolve) => taken.socket.once('connect', resolve));
+      const refusals: string[] = [];
+      realtime.socket.on('connect_error', (error) => refusals.push(error.message));
+      realtime.socket.connect();
+      await sleep(4_000);
+      // Backoff from 0 s: refused at about 0, 0, 1 and 3 s; not again and again at once.
+      expect(refusals.length).toBeGreaterThanOrEqual(3);
+      expect(refusals.length).toBeLessThanOrEqual(5);
+      expect(new Set(refusals)).toEqual(new Set(['Too many connections for this user']));
+      realtime.close();
+      taken.close();
+    } finally {
+      clock.mockRestore();
+      await server.close();
+    }
+  }, 15_000);
 
   it('rejects a call without an ack in time, and a typing event at once while disconnected', async () => {
     const server = await startTestServer();
