@@ -209,7 +209,8 @@ export class ChatPage {
         this.alive &&
         this.isCurrent(conversationId) &&
         this.log.get(messageId)?.status === 'SENDING';
-      if (!waiting()) return;
+      // Offline: the connection's return fetches the conversation again and resumes it then.
+      if (!waiting() || !this.realtime.socket.connected) return;
       if (attempt >= 3) return this.report(error);
       const timer = setTimeout(
         () => {
