@@ -367,7 +367,11 @@ export class ChatPage {
   private sendRead(conversationId: string): void {
     this.pendingRead = undefined;
     if (document.visibilityState === 'visible')
-      this.realtime.call('message:read', { conversationId }).catch(() => undefined);
+      this.realtime
+        .call('message:read', { conversationId })
+        // The list again once the mark is stored: one fetched meanwhile may still count it.
+        .then(() => this.refreshList())
+        .catch(() => undefined);
   }
 
   private isCurrent(conversationId: string): boolean {
