@@ -6,6 +6,7 @@ import {
   type Conversation,
   type ConversationListItem,
   type Message,
+  ParleyError,
   type ParleyClient,
   type Realtime,
   type User,
@@ -111,14 +112,16 @@ export class ChatPage {
       h('p', { class: 'empty' }, 'Pick a conversation or start a new one.'),
     );
     this.listen();
-    window.addEventListener('hashchange', this.route);
+    window.addEventListener('hashchange', this.onHashChange);
+    document.addEventListener('visibilitychange', this.onVisibilityChange);
     this.refreshList();
     void this.route();
   }
 
   destroy(): void {
     this.alive = false;
-    window.removeEventListener('hashchange', this.route);
+    window.removeEventListener('hashchange', this.onHashChange);
+    document.removeEventListener('visibilitychange', this.onVisibilityChange);
     clearTimeout(this.listTimer);
     clearTimeout(this.readTimer);
     for (const timer of [...this.typing.values(), ...this.retries]) clearTimeout(timer);
@@ -127,7 +130,17 @@ export class ChatPage {
     this.realtime.close();
   }
 
-  private readonly route = async (): Promise<void> => {
+  private readonly onHashChange = (): void => void this.route();
+  /** A read mark is sent only while the page is seen: coming back to it sends the one held. */
+  private readonly onVisibilityChange = (): void => {
+    if (document.visibilityState === 'visible' && this.current) this.markRead();
+  };
+
+  /**
+   * Shows the conversation the address names. A failure closes it, except a passing one (not a
+   * 403/404) while fetching it again after a reconnect: that is only reported.
+   */
+  private readonly route = async (again = false): Promise<void> => {
     const id = /^#\/c\/([a-z0-9]+)/.exec(location.hash)?.[1];
     if (!id) {
       this.opening += 1;
@@ -144,7 +157,8 @@ export class ChatPage {
       // A conversation left behind for another one meanwhile fails quietly.
       if (!this.alive || this.opening !== ticket) return;
       this.fail(error);
-      location.hash = '';
+      const gone = error instanceof ParleyError && [403, 404].includes(error.status);
+      if (!again || gone) location.hash = '';
     }
   };
 
@@ -273,7 +287,7 @@ export class ChatPage {
   /** The list and the conversation the address names, fetched again. */
   private async reopen(): Promise<void> {
     this.refreshList();
-    await this.route();
+    await this.route(true);
   }
 
   /**
@@ -389,6 +403,8 @@ export class ChatPage {
       // After a reconnect, or a first connection later than the open conversation's fetch:
       // whatever happened meanwhile (the list, the open conversation).
       if (connectedBefore || this.fetchedOffline) void this.reopen();
+      // The list too, always: it was fetched before the socket could tell of changes.
+      else this.refreshList();
       connectedBefore = true;
     });
   }

@@ -364,8 +364,9 @@ describe('client module: answers', () => {
   });
 
   it('resumes a streaming answer before the socket connects: its events, then the end', async () => {
+    // ~4 s of answer: still being written when the handshake is done, however loaded the machine.
     const slow = Array.from({ length: 20 }, (_, i) => `s${i} `);
-    ai.fake.script.push({ kind: 'stream', tokens: slow, delayMs: 30 });
+    ai.fake.script.push({ kind: 'stream', tokens: slow, delayMs: 200 });
     const client = new ParleyClient(ai.url);
     await client.register(credentials());
     const { generation } = await answer(client);

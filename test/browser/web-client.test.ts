@@ -345,6 +345,13 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       await nav.getByRole('link', { name: 'Trip plans' }).click();
       await until(textOf(articles(alice.page, `alice_${tag}`).first())).toContain('pineapple');
       await until(() => nav.locator('.unread').count()).toBe(0);
+      // Left within moments of opening: its read mark was still sent (the server says so).
+      await until(async () => {
+        const list = await server.api.get<
+          Envelope<{ items: Array<{ id: string; unreadCount: number }> }>
+        >('/api/conversations', { token: (await session(alice.page)).accessToken });
+        return list.body.data!.items.find((c) => c.id === later.id)?.unreadCount;
+      }).toBe(0);
     });
 
     it('shows what was said while its socket was still connecting', async () => {
