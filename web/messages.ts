@@ -26,6 +26,8 @@ export class MessageLog {
   });
   private readonly messages = new Map<string, Message>();
   private readonly articles = new Map<string, HTMLElement>();
+  /** Edit forms open, by message id: kept, typing and focus included, through live updates. */
+  private readonly editing = new Map<string, HTMLFormElement>();
   private readonly blobUrls: string[] = [];
   readonly receipts = h('p', { class: 'receipts' });
 
@@ -34,6 +36,7 @@ export class MessageLog {
   reset(messages: Message[]): void {
     this.messages.clear();
     this.articles.clear();
+    this.editing.clear();
     for (const url of this.blobUrls.splice(0)) URL.revokeObjectURL(url);
     this.element.replaceChildren();
     for (const message of messages) this.upsert(message);
@@ -62,10 +65,13 @@ export class MessageLog {
     const anchor = anchorId ? this.articles.get(anchorId) : undefined;
     if (anchor) anchor.scrollIntoView({ block: 'nearest' });
     else this.element.scrollTop = bottom ? this.element.scrollHeight : top;
-    if (focus)
-      [...(this.articles.get(focus.id)?.querySelectorAll('button') ?? [])]
-        .find((b) => b.getAttribute('aria-label') === focus.label || b.textContent === focus.label)
-        ?.focus();
+    if (focus) this.refocus(this.articles.get(focus.id), focus.key);
+  }
+
+  /** Focus on the control of `article` that `key` names, or its first enabled button. */
+  private refocus(article: HTMLElement | undefined, key: string): void {
+    const buttons = [...(article?.querySelectorAll('button') ?? [])];
+    (buttons.find((b) => keyOf(b) === key) ?? buttons.find((b) => !b.disabled))?.focus();
   }
 
   /** Whether a branch switch changes what the log shows. */
@@ -88,11 +94,11 @@ export class MessageLog {
     buttons.find((b) => !b.disabled)?.focus();
   }
 
-  private focused(): { id: string; label: string } | undefined {
+  private focused(): { id: string; key: string } | undefined {
     const active = document.activeElement;
     const id = active?.closest('article')?.getAttribute('data-id');
     if (!active || !id || !this.element.contains(active)) return undefined;
-    return { id, label: active.getAttribute('aria-label') ?? active.textContent ?? '' };
+    return { id, key: keyOf(active) };
   }
 
   get(id: string): Message | undefined {
@@ -110,13 +116,32 @@ export class MessageLog {
     this.messages.set(message.id, message);
     const article = this.render(message);
     const old = this.articles.get(message.id);
+    const active = document.activeElement;
+    const hadFocus = old && active instanceof HTMLElement && old.contains(active);
+    const focusKey = hadFocus ? keyOf(active) : undefined;
+    const caret =
+      active instanceof HTMLTextAreaElement
+        ? ([active.selectionStart, active.selectionEnd] as const)
+        : undefined;
+    // An edit in progress survives the update (someone's reaction, a read mark): the same form,
+    // text and caret; a deletion ends it.
+    const form = this.editing.get(message.id);
+    if (form && message.isDeleted) this.editing.delete(message.id);
+    else if (form) article.querySelector('.body')?.replaceChildren(form);
     this.articles.set(message.id, article);
     if (old) old.replaceWith(article);
     else {
       const stick = this.atBottom();
       this.element.append(article);
-      if (stick || !known) article.scrollIntoView({ block: 'end' });
+      // A reader scrolled up stays where they are; one's own new message is shown.
+      if (stick || (!known && message.userId === this.ctx.meId()))
+        article.scrollIntoView({ block: 'end' });
     }
+    if (hadFocus && form?.contains(active)) {
+      active.focus();
+      if (caret && active instanceof HTMLTextAreaElement)
+        active.setSelectionRange(caret[0], caret[1]);
+    } else if (focusKey !== undefined) this.refocus(article, focusKey);
     this.renderReceipts();
   }
 
@@ -203,7 +228,7 @@ export class MessageLog {
         h('strong', {}, author),
         ' ',
         h('time', { datetime: message.createdAt }, time(message.createdAt)),
-        message.isEdited ? ' (edited)' : '',
+        message.isEdited && !message.isDeleted ? ' (edited)' : '',
         message.status === 'FAILED' ? ' (failed)' : '',
         message.finishReason === 'stopped' ? ' (stopped)' : '',
       ),
@@ -311,6 +336,7 @@ export class MessageLog {
             type: 'button',
             'aria-pressed': String(pressed),
             'data-count': summary?.count ?? 0,
+            'data-key': emoji,
             onclick: () => void toggle(),
           },
           summary ? `${emoji} ${summary.count}` : emoji,
@@ -350,7 +376,14 @@ export class MessageLog {
     if (!article || !body) return Promise.resolve();
     const input = h('textarea', { 'aria-label': 'Edit message', rows: 3 });
     input.value = message.content ?? '';
-    const restore = () => this.upsert(this.messages.get(message.id) ?? message);
+    const label = mode === 'save' ? 'Edit' : 'Edit and resend';
+    /** Closes the form; the keyboard's focus goes back to the button that opened it. */
+    const close = (shown: Message) => {
+      this.editing.delete(message.id);
+      this.upsert(shown);
+      this.refocus(this.articles.get(message.id), label);
+    };
+    const restore = () => close(this.messages.get(message.id) ?? message);
     const form = h(
       'form',
       {
@@ -358,24 +391,43 @@ export class MessageLog {
         onsubmit: (event: Event) => {
           event.preventDefault();
           const content = input.value;
+          if (!content.trim()) return input.focus();
           const done =
             mode === 'save'
-              ? this.ctx.client.editMessage(message.id, content).then((m) => this.upsert(m))
-              : this.ctx.client
-                  .editAndResend(message.id, content)
-                  .then((r) => this.upsert(r.message));
+              ? this.ctx.client.editMessage(message.id, content).then(close)
+              : this.ctx.client.editAndResend(message.id, content).then((r) => {
+                  this.editing.delete(message.id);
+                  this.upsert(r.message);
+                });
           done.catch(this.ctx.fail);
         },
         onkeydown: (event: Event) => {
-          if ((event as KeyboardEvent).key === 'Escape') restore();
+          const key = event as KeyboardEvent;
+          if (key.key === 'Escape') restore();
+          // As in the composer: Enter saves, Shift+Enter is a new line.
+          else if (key.key === 'Enter' && !key.shiftKey && !key.isComposing) {
+            event.preventDefault();
+            form.requestSubmit();
+          }
         },
       },
       input,
       h('button', { type: 'submit' }, mode === 'save' ? 'Save' : 'Resend'),
       h('button', { type: 'button', onclick: restore }, 'Cancel'),
     );
+    this.editing.set(message.id, form);
     body.replaceChildren(form);
     input.focus();
     return Promise.resolve();
   }
+}
+
+/** What names a control across a re-render: a reaction's emoji, else its label or text. */
+function keyOf(element: Element): string {
+  return (
+    element.getAttribute('data-key') ??
+    element.getAttribute('aria-label') ??
+    element.textContent ??
+    ''
+  );
 }

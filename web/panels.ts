@@ -139,6 +139,15 @@ export class ConversationHeader {
   show(conversation: Conversation): void {
     this.conversation = conversation;
     this.title.textContent = conversation.title;
+    // A header drawn anew keeps the keyboard's place: on the same button, or on Rename after the
+    // rename form (whose input had it) closes.
+    const active = document.activeElement;
+    const focused =
+      active instanceof HTMLButtonElement && this.titleRow.contains(active)
+        ? active.textContent
+        : active && this.titleRow.querySelector('form.rename')?.contains(active)
+          ? 'Rename'
+          : undefined;
     this.titleRow.replaceChildren(
       h('a', { href: '#', class: 'back' }, '← Conversations'),
       this.title,
@@ -146,6 +155,8 @@ export class ConversationHeader {
       h('button', { type: 'button', onclick: () => this.openDialog() }, 'Add people'),
       h('button', { type: 'button', onclick: () => void this.leave() }, 'Leave'),
     );
+    if (focused)
+      [...this.titleRow.querySelectorAll('button')].find((b) => b.textContent === focused)?.focus();
     this.renderPeople();
   }
 
@@ -170,15 +181,22 @@ export class ConversationHeader {
     if (!conversation) return;
     const input = h('input', { 'aria-label': 'Title', maxlength: 200, required: true });
     input.value = conversation.title;
+    const cancel = () => this.show(conversation);
     const form = h(
       'form',
-      { class: 'rename' },
+      {
+        class: 'rename',
+        onkeydown: (event: Event) => {
+          if ((event as KeyboardEvent).key === 'Escape') cancel();
+        },
+      },
       input,
       h('button', { type: 'submit' }, 'Save'),
-      h('button', { type: 'button', onclick: () => this.show(conversation) }, 'Cancel'),
+      h('button', { type: 'button', onclick: cancel }, 'Cancel'),
     );
     form.addEventListener('submit', (event) => {
       event.preventDefault();
+      if (!input.value.trim()) return input.focus();
       this.client
         .updateConversation(conversation.id, { title: input.value })
         .then(() => this.hooks.changed())

@@ -390,16 +390,30 @@ describe.skipIf(!haveChromium || !haveTestModel)(
     });
 
     it('edits and deletes one’s own messages, reacts, shows read receipts, and sends an image', async () => {
-      const mine = articles(alice.page, `alice_${tag}`).filter({ hasText: 'pineapple' });
+      const pineapple = articles(alice.page, `alice_${tag}`).filter({ hasText: 'pineapple' });
+      // By id: while it is edited its text is in the form's box, not the article's own text.
+      const mine = alice.page.locator(`[data-id="${await pineapple.getAttribute('data-id')}"]`);
       await mine.getByRole('button', { name: 'Edit', exact: true }).click();
-      await alice.page.getByRole('textbox', { name: 'Edit message' }).fill('hello bob, pineapple!');
-      await alice.page.getByRole('button', { name: 'Save' }).click();
-      const seenByBob = articles(bob.page, `alice_${tag}`).filter({ hasText: 'pineapple!' });
-      await until(textOf(seenByBob)).toContain('(edited)');
-
+      const editing = alice.page.getByRole('textbox', { name: 'Edit message' });
+      await editing.fill('hello bob, pineapple!');
+      // Bob reacts while alice is still editing: her form, text and focus stay.
+      const seenByBob = articles(bob.page, `alice_${tag}`).filter({ hasText: 'pineapple' });
       await seenByBob.hover();
       await seenByBob.getByRole('button', { name: '👍', exact: true }).click();
       await until(() => mine.getByRole('button', { name: '👍 1' }).count()).toBe(1);
+      expect(await editing.inputValue()).toBe('hello bob, pineapple!');
+      expect(
+        await editing.evaluate(
+          (e: { ownerDocument: { activeElement: unknown } }) => e === e.ownerDocument.activeElement,
+        ),
+      ).toBe(true);
+      // Enter saves, as in the composer; the focus goes back to Edit.
+      await alice.page.keyboard.press('Enter');
+      await until(textOf(seenByBob)).toContain('(edited)');
+      await until(textOf(seenByBob)).toContain('pineapple!');
+      await until(() =>
+        alice.page.evaluate<string | null>('document.activeElement?.textContent ?? null'),
+      ).toBe('Edit');
       expect(await mine.getByRole('button', { name: '👍 1' }).getAttribute('aria-pressed')).toBe(
         'false',
       );
@@ -416,6 +430,14 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       await alice.page.keyboard.press('Tab');
       expect(await focused()).toBe('true ❤️ 0.55');
       await alice.page.keyboard.press('Enter');
+      await until(() =>
+        story.getByRole('button', { name: '❤️ 1' }).getAttribute('aria-pressed'),
+      ).toBe('true');
+      // The message is drawn anew with the count; the keyboard stays on ❤️, so Space undoes it.
+      expect(await focused()).toMatch(/^true ❤️ 1/);
+      await alice.page.keyboard.press('Space');
+      await until(() => story.getByRole('button', { name: '❤️ 1' }).count()).toBe(0);
+      await alice.page.keyboard.press('Space');
       await until(() =>
         story.getByRole('button', { name: '❤️ 1' }).getAttribute('aria-pressed'),
       ).toBe('true');
