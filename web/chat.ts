@@ -20,6 +20,8 @@ export class ChatPage {
   private readonly list = h('ul', { class: 'conversations' });
   private readonly log: MessageLog;
   private readonly typingStatus = h('p', { role: 'status', class: 'typing' });
+  /** Said while the socket is away (live updates paused); empty while connected. */
+  private readonly connection = h('p', { class: 'connection', 'aria-live': 'polite' });
   private readonly header: ConversationHeader;
   private readonly composer: Composer;
   private readonly main: HTMLElement;
@@ -94,6 +96,7 @@ export class ChatPage {
         { class: 'top' },
         h('h1', {}, 'Parley'),
         search.form,
+        this.connection,
         h('span', { class: 'me' }, me.username ?? me.email),
         h('button', { type: 'button', onclick: signOut }, 'Sign out'),
       ),
@@ -399,7 +402,11 @@ export class ChatPage {
     this.listenPresence();
     this.listenAnswers();
     let connectedBefore = false;
+    this.realtime.socket.on('disconnect', () => {
+      if (this.alive) this.connection.textContent = 'Offline: reconnecting…';
+    });
     this.realtime.socket.on('connect', () => {
+      this.connection.textContent = '';
       // After a reconnect, or a first connection later than the open conversation's fetch:
       // whatever happened meanwhile (the list, the open conversation).
       if (connectedBefore || this.fetchedOffline) void this.reopen();

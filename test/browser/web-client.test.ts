@@ -2,7 +2,7 @@
 // accessible names of SPEC §9. Two people in two browser contexts against the real app with the
 // real test model; then Stop and reload mid-answer, with the test model writing answers long
 // enough to act during.
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Locator, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createConversation,
@@ -360,7 +360,9 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       const late = await person(server.url);
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));
+      const sockets: WebSocketRoute[] = [];
       await late.page.routeWebSocket(/\/socket\.io\//, async (ws) => {
+        sockets.push(ws);
         await held;
         ws.connectToServer();
       });
@@ -377,6 +379,22 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       await until(textOf(articles(late.page, `alice_${tag}`).last())).toContain(
         'said while you were connecting',
       );
+
+      // The connection drops: the page says so, and what was said meanwhile is there once the
+      // socket is back (by itself).
+      const connection = late.page.locator('.connection');
+      await sockets.at(-1)!.close();
+      await until(textOf(connection)).toBe('Offline: reconnecting…');
+      const meanwhile = await server.api.post(
+        `/api/chat/conversations/${conversationId}/messages`,
+        { content: 'said while you were away', ai: false },
+        { token: (await session(alice.page)).accessToken },
+      );
+      expect(meanwhile.status).toBe(201);
+      await until(textOf(articles(late.page, `alice_${tag}`).last()), 15_000).toContain(
+        'said while you were away',
+      );
+      await until(() => connection.isVisible()).toBe(false);
       expect(late.errors).toEqual([]);
       expect(late.outside).toEqual([]);
     });
