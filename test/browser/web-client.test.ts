@@ -354,7 +354,7 @@ describe.skipIf(!haveChromium || !haveTestModel)(
       }).toBe(0);
     });
 
-    it('shows what was said while its socket was still connecting', async () => {
+    it('shows what was said while its socket was connecting or away, and says when it is away', async () => {
       // Bob on another device whose socket is held back: the page fetches the conversation,
       // alice writes, then the socket connects. The message must not fall between the two.
       const late = await person(server.url);
