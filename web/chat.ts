@@ -37,8 +37,13 @@ export class ChatPage {
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   /** The open conversation was fetched while the socket was not connected (events missed). */
   private fetchedOffline = false;
-  /** The conversation whose read mark readTimer will send. */
-  private pendingRead: string | undefined;
+  /** The read mark readTimer will send: the conversation, and its last message shown. */
+  private pendingRead: { conversationId: string; lastId: string | undefined } | undefined;
+  /**
+   * The last message of each conversation this page marked read: while the list's last message
+   * is that one, it has nothing unread, whatever a list fetched before the mark was stored says.
+   */
+  private readonly readThrough = new Map<string, string>();
   /** The messages being fetched again after a branch switch (one reload at a time). */
   private reloading: Promise<void> | undefined;
   /** Counts opens: only the newest one's answer is shown (the hash may have moved on meanwhile). */
@@ -181,9 +186,6 @@ export class ChatPage {
     this.notePresence(conversation, presenceAsked);
     for (const timer of this.typing.values()) clearTimeout(timer);
     this.typing.clear();
-    // Opening it marks it read (below): its count is gone from the list from now on.
-    const listed = this.conversations.find((c) => c.id === id);
-    if (listed) listed.unreadCount = 0;
     this.renderTyping();
     this.header.show(conversation);
     this.log.reset(page.messages);
@@ -350,7 +352,10 @@ export class ChatPage {
   private renderList(): void {
     this.list.replaceChildren(
       ...this.conversations.map((c) => {
-        const unread = c.id === this.current?.id ? 0 : c.unreadCount;
+        const read =
+          c.id === this.current?.id ||
+          (c.lastMessage !== null && this.readThrough.get(c.id) === c.lastMessage.id);
+        const unread = read ? 0 : c.unreadCount;
         return h(
           'li',
           { class: c.id === this.current?.id ? 'current' : '' },
@@ -373,22 +378,27 @@ export class ChatPage {
    */
   private markRead(): void {
     const conversationId = this.current?.id;
-    if (this.pendingRead && this.pendingRead !== conversationId) this.sendRead(this.pendingRead);
+    const pending = this.pendingRead;
+    if (pending && pending.conversationId !== conversationId) this.sendRead(pending);
     clearTimeout(this.readTimer);
-    this.pendingRead = conversationId;
+    this.pendingRead = conversationId ? { conversationId, lastId: this.log.last?.id } : undefined;
     this.readTimer = setTimeout(() => {
       if (this.pendingRead) this.sendRead(this.pendingRead);
     }, 300);
   }
 
-  private sendRead(conversationId: string): void {
+  private sendRead(mark: { conversationId: string; lastId: string | undefined }): void {
     this.pendingRead = undefined;
-    if (document.visibilityState === 'visible')
-      this.realtime
-        .call('message:read', { conversationId })
-        // The list again once the mark is stored: one fetched meanwhile may still count it.
-        .then(() => this.refreshList())
-        .catch(() => undefined);
+    if (document.visibilityState !== 'visible') return;
+    const { conversationId, lastId } = mark;
+    if (lastId) this.readThrough.set(conversationId, lastId);
+    this.renderList();
+    this.realtime.call('message:read', { conversationId }).catch(() => {
+      // Not stored: the server's count stands again.
+      if (lastId && this.readThrough.get(conversationId) === lastId)
+        this.readThrough.delete(conversationId);
+      this.renderList();
+    });
   }
 
   private isCurrent(conversationId: string): boolean {
