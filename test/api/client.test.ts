@@ -16,6 +16,7 @@ import {
   type AnswerEvent,
   type BranchSwitched,
   type LockRunner,
+  type Realtime,
   type StoredSession,
 } from '../../src/client/index.js';
 import { startFakeAiServer, type FakeAiServer } from '../support/ai.js';
@@ -27,6 +28,18 @@ const credentials = () => ({
   password: 'correct-horse-battery',
   username: `client_${tag()}`,
 });
+/** Every answer event the socket passes on, and the first end. */
+function recordAnswers(realtime: Realtime) {
+  const events: AnswerEvent[] = [];
+  const ended = new Promise<void>((resolve) =>
+    realtime.onAnswer((event) => {
+      events.push(event);
+      if (event.type === 'end') resolve();
+    }),
+  );
+  return { events, ended };
+}
+
 /** An origin no request reaches: the tests that stub fetch answer for it alone. */
 const FAKE_ORIGIN = 'http://parley.invalid';
 const urlOf = (input: Parameters<typeof fetch>[0]) =>
@@ -277,13 +290,7 @@ describe('client module: answers', () => {
     await client.register(credentials());
     const realtime = client.connect();
     await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
-    const events: AnswerEvent[] = [];
-    const ended = new Promise<void>((resolve) =>
-      realtime.onAnswer((event) => {
-        events.push(event);
-        if (event.type === 'end') resolve();
-      }),
-    );
+    const { events, ended } = recordAnswers(realtime);
     const { generation } = await answer(client);
     await expect.poll(() => events.filter((e) => e.type === 'delta').length).toBeGreaterThan(1);
     // The transport dies mid-answer; the client reconnects by itself and asks for what it missed.
@@ -376,13 +383,7 @@ describe('client module: answers', () => {
     const { generation } = await answer(client);
     const realtime = client.connect();
     expect(realtime.socket.connected).toBe(false);
-    const events: AnswerEvent[] = [];
-    const ended = new Promise<void>((resolve) =>
-      realtime.onAnswer((event) => {
-        events.push(event);
-        if (event.type === 'end') resolve();
-      }),
-    );
+    const { events, ended } = recordAnswers(realtime);
     const ack = await realtime.resume(generation.id, -1);
     expect(ack.finished).toBe(false);
     await ended;
@@ -398,13 +399,7 @@ describe('client module: answers', () => {
     await client.register(credentials());
     const realtime = client.connect();
     await new Promise<void>((resolve) => realtime.socket.once('connect', resolve));
-    const events: AnswerEvent[] = [];
-    const ended = new Promise<void>((resolve) =>
-      realtime.onAnswer((event) => {
-        events.push(event);
-        if (event.type === 'end') resolve();
-      }),
-    );
+    const { events, ended } = recordAnswers(realtime);
     const { generation } = await answer(client);
     await ended;
     const ours = events.filter((e) => e.data.generationId === generation.id);

@@ -18,6 +18,21 @@ import { connectAs } from '../support/sockets.js';
 
 cleanUpProcessesAfterEach();
 
+/** A server whose answers come from a fake upstream writing `words` words, one per 20 ms. */
+async function withSlowAnswers(words: number, test: (target: Instance) => Promise<void>) {
+  const fake = await startFakeOpenAi();
+  try {
+    fake.fallback = {
+      kind: 'stream',
+      tokens: Array.from({ length: words }, (_, i) => ` w${i}`),
+      delayMs: 20,
+    };
+    await test(await instance(answeredBy(fake)));
+  } finally {
+    await fake.close();
+  }
+}
+
 /** Waits until the conversation's answer, still being written, has some text stored. */
 async function someTextStored(target: Instance, token: string, conversationId: string) {
   await expect
@@ -90,14 +105,7 @@ describe('graceful shutdown with sockets connected', () => {
 
 describe('a crash in the middle of an AI answer', () => {
   it('leaves the answer FAILED after a restart, never SENDING', async () => {
-    const fake = await startFakeOpenAi();
-    try {
-      fake.fallback = {
-        kind: 'stream',
-        tokens: Array.from({ length: 500 }, (_, i) => ` w${i}`),
-        delayMs: 20,
-      };
-      const target = await instance(answeredBy(fake));
+    await withSlowAnswers(500, async (target) => {
       const first = await startNode(target);
       const { user, conversationId } = await userWithConversation(target);
       const sent = await target.api.post<Envelope<{ generation: { messageId: string } }>>(
@@ -122,22 +130,14 @@ describe('a crash in the middle of an AI answer', () => {
       // What had been saved as it grew is still there.
       expect(answer.content.length).toBeGreaterThan(0);
       expect(await stop(second)).toBe(0);
-    } finally {
-      await fake.close();
-    }
+    });
   }, 60_000);
 });
 
 describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
   it('stops the answer after the grace period, keeps its text, ends the stream and exits 0', async () => {
-    const fake = await startFakeOpenAi();
-    try {
-      fake.fallback = {
-        kind: 'stream',
-        tokens: Array.from({ length: 1_000 }, (_, i) => ` w${i}`),
-        delayMs: 20, // 20 s of answer: longer than the grace period
-      };
-      const target = await instance(answeredBy(fake));
+    // 20 s of answer: longer than the grace period.
+    await withSlowAnswers(1_000, async (target) => {
       const server = await startNode(target);
       const { user, conversationId } = await userWithConversation(target);
       const stream = await fetch(
@@ -173,8 +173,6 @@ describe('SIGTERM in the middle of an AI answer streamed over SSE', () => {
       expect(answer.content.length).toBeGreaterThan(0);
       expect(again.output()).not.toMatch(/interrupted AI answer/);
       expect(await stop(again)).toBe(0);
-    } finally {
-      await fake.close();
-    }
+    });
   }, 60_000);
 });
